@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module boundaries follow docs/DESIGN.md: drivers never see Linux, the core never sees C.
+let package = Package(
+    name: "TagoEdge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tagoedge", targets: ["tagoedge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C shim over i2c-dev and the GPIO character device (uAPI v2): returns 0 or -errno, no policy.
+        .target(name: "CLinuxHAL"),
+        // Readings, errors, clocks, and the protocols every other module implements or consumes.
+        .target(name: "EdgeCore"),
+        // Linux implementations over CLinuxHAL, and the bus-level simulation used on the bench.
+        .target(name: "Hardware", dependencies: ["EdgeCore", "CLinuxHAL"]),
+        // One folder per chip: registers, driver, conversion math. Sees only EdgeCore.
+        .target(name: "Sensors", dependencies: ["EdgeCore"]),
+        // Configuration file, sensor assembly, and (later) the scheduler and lifecycle.
+        .target(name: "Agent", dependencies: ["EdgeCore", "Hardware", "Sensors"]),
+        .executableTarget(
+            name: "tagoedge",
+            dependencies: [
+                "Agent", "EdgeCore", "Hardware", "Sensors",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
+        .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"],
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)

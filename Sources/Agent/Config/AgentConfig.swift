@@ -1,0 +1,155 @@
+import EdgeCore
+import Hardware
+import Sensors
+
+/// Where the device token comes from. The token itself is never printed.
+public enum TokenSource: Sendable, Equatable, CustomStringConvertible {
+    case environment(String)
+    case file(String)
+    case literal(String)
+
+    /// Parses `env:NAME`, `file:/path`, or a literal token.
+    public init(_ text: String) {
+        if text.hasPrefix("env:") { self = .environment(String(text.dropFirst(4))) } else if text.hasPrefix("file:") { self = .file(String(text.dropFirst(5))) } else { self = .literal(text) }
+    }
+
+    /// Says where the token is, never what it is.
+    public var description: String {
+        switch self {
+        case .environment(let name): "environment variable \(name)"
+        case .file(let path): "file \(path)"
+        case .literal: "a literal in the config file"
+        }
+    }
+}
+
+public struct DeviceSettings: Sendable, Equatable {
+    public var token: TokenSource?
+    public var api = "https://api.tago.io"
+}
+
+public struct UplinkSettings: Sendable, Equatable {
+    public enum Transport: String, Sendable, CaseIterable { case http, mqtt }
+    public var transport = Transport.http
+}
+
+public struct MQTTSettings: Sendable, Equatable {
+    public enum Format: String, Sendable, CaseIterable { case json, tagotip }
+    public var host = "127.0.0.1"
+    public var port = 1883
+    public var topic = "tago/data/post"
+    public var format = Format.json
+}
+
+public struct SpoolSettings: Sendable, Equatable {
+    public enum Sync: String, Sendable, CaseIterable { case always, batch, none }
+    public var path = "/var/lib/tagoedge/spool"
+    public var capacityBytes: Int64 = 64 * 1024 * 1024
+    public var sync = Sync.batch
+}
+
+/// The supported drivers, by their config name.
+public enum DriverKind: String, Sendable, CaseIterable {
+    case bme280, sht3x, bh1750, ads1115, ds18b20, gpio, board
+
+    var isI2C: Bool { [.bme280, .sht3x, .bh1750, .ads1115].contains(self) }
+
+    var defaultAddress: UInt8? {
+        switch self {
+        case .bme280: 0x76
+        case .sht3x: 0x44
+        case .bh1750: 0x23
+        case .ads1115: 0x48
+        default: nil
+        }
+    }
+}
+
+/// Driver-specific settings.
+public enum DriverOptions: Sendable, Equatable {
+    case bme280(BME280.Settings)
+    case sht3x(SHT3x.Repeatability)
+    case bh1750(BH1750.Resolution)
+    case ads1115(channels: [ADS1115.Channel], gain: ADS1115.Gain)
+    case ds18b20(id: String?)
+    case gpio(GPIOSettings)
+    case board(zone: Int)
+}
+
+public struct GPIOSettings: Sendable, Equatable {
+    public enum Mode: String, Sendable, CaseIterable { case input, counter }
+    public var chip = "gpiochip0"
+    public var line: UInt32 = 0
+    public var mode = Mode.input
+    public var bias = GPIOInputOptions.Bias.asIs
+    public var activeLow = false
+    public var debounceMilliseconds: Int64 = 0
+}
+
+/// How a sensor is simulated on the bench: the same driver runs against a simulated chip.
+public struct SimulationSettings: Sendable, Equatable {
+    public var signal: SignalSpec? = SignalSpec(.sine)
+    /// An i2cdump capture to seed the chip's registers from (resolved against the config's folder).
+    public var dump: String?
+    public var faults = FaultPlan.none
+    /// GPIO counters: pulses per second and bounce edges per pulse.
+    public var pulseRate = 1.0
+    public var bounce = 0
+}
+
+/// One `[[sensor]]` table.
+public struct SensorConfig: Sendable, Equatable {
+    public var name: String
+    public var driver: DriverKind
+    public var line: Int
+    public var intervalMilliseconds: Int64 = 10_000
+    public var enabled = true
+    public var bus = 1
+    public var address: UInt8?
+    public var force = false
+    public var options: DriverOptions
+    /// Renames: quantity → variable name.
+    public var variables: [String: String] = [:]
+    public var simulate: SimulationSettings?
+
+    /// The quantities this sensor reports, in the order the driver returns them.
+    public var quantities: [String] {
+        switch options {
+        case .bme280(let s):
+            return ["temperature"] + (s.pressureOversampling > 0 ? ["pressure"] : []) + (s.humidityOversampling > 0 ? ["humidity"] : [])
+        case .sht3x: return ["temperature", "humidity"]
+        case .bh1750: return ["illuminance"]
+        case .ads1115(let channels, _): return channels.map(\.quantity)
+        case .ds18b20: return ["temperature"]
+        case .gpio(let g): return g.mode == .input ? ["state"] : ["count", "pulses"]
+        case .board: return ["temperature"]
+        }
+    }
+
+    /// `<name>_<quantity>` unless `[sensor.variables]` renames it.
+    public func variableName(for quantity: String) -> String {
+        variables[quantity] ?? "\(name)_\(quantity)"
+    }
+}
+
+/// The whole configuration file.
+public struct AgentConfig: Sendable {
+    public var file: String
+    public var device = DeviceSettings()
+    public var uplink = UplinkSettings()
+    public var mqtt = MQTTSettings()
+    public var spool = SpoolSettings()
+    public var sensors: [SensorConfig] = []
+    /// Not errors, but worth saying (a literal token, a sensor disabled).
+    public var warnings: [ConfigError] = []
+
+    /// The folder relative paths in the file are resolved against.
+    public var directory: String {
+        guard let slash = file.lastIndex(of: "/") else { return "." }
+        return slash == file.startIndex ? "/" : String(file[..<slash])
+    }
+
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : directory + "/" + path
+    }
+}

@@ -1,0 +1,318 @@
+import EdgeCore
+import Hardware
+import Sensors
+
+extension AgentConfig {
+    /// Reads and validates a configuration file. Throws `ConfigErrors` listing every problem, each
+    /// with the file, line and key.
+    public static func load(path: String) throws(ConfigErrors) -> AgentConfig {
+        let text: String
+        do {
+            text = try readTextFile(path)
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(file: path, line: nil, key: nil, "cannot read the file: \(error)")])
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Validates configuration text; `file` names it in errors.
+    public static func parse(_ text: String, file: String) throws(ConfigErrors) -> AgentConfig {
+        let root: TOMLTable
+        do {
+            root = try TOML.parse(text)
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(file: file, line: error.line, key: nil, "\(error.message) (column \(error.column))")])
+        }
+        var loader = ConfigLoader(file: file)
+        let config = loader.load(root)
+        guard loader.errors.isEmpty else { throw ConfigErrors(errors: loader.errors) }
+        return config
+    }
+}
+
+struct ConfigLoader {
+    let file: String
+    var errors: [ConfigError] = []
+
+    init(file: String) {
+        self.file = file
+    }
+
+    mutating func finish(_ reader: inout TableReader, valid: [String]) {
+        reader.rejectUnknown(valid: valid)
+        errors += reader.errors
+    }
+
+    mutating func load(_ root: TOMLTable) -> AgentConfig {
+        var config = AgentConfig(file: file)
+        var top = TableReader(root, path: "", file: file)
+        if let t = top.subtable("device") { config.device = device(t, &config.warnings) }
+        if let t = top.subtable("uplink") {
+            var r = TableReader(t, path: "uplink", file: file)
+            if let s = r.choice("transport", UplinkSettings.Transport.allCases.map(\.rawValue)) { config.uplink.transport = .init(rawValue: s)! }
+            finish(&r, valid: ["transport"])
+        }
+        if let t = top.subtable("mqtt") {
+            var r = TableReader(t, path: "mqtt", file: file)
+            if let s = r.string("host") {
+                if s.isEmpty { r.fail("host", "is empty; give a host name or address") } else { config.mqtt.host = s }
+            }
+            if let p = r.integer("port", in: 1...65535) { config.mqtt.port = Int(p) }
+            if let s = r.string("topic") {
+                if s.isEmpty || s.contains("+") || s.contains("#") { r.fail("topic", "'\(s)' is not a topic to publish to (not empty, no + or # wildcards)") } else { config.mqtt.topic = s }
+            }
+            if let s = r.choice("format", MQTTSettings.Format.allCases.map(\.rawValue)) { config.mqtt.format = .init(rawValue: s)! }
+            finish(&r, valid: ["host", "port", "topic", "format"])
+        }
+        if let t = top.subtable("spool") {
+            var r = TableReader(t, path: "spool", file: file)
+            if let s = r.string("path") {
+                if s.isEmpty { r.fail("path", "is empty; give a file path such as \"/var/lib/tagoedge/spool\"") } else { config.spool.path = s }
+            }
+            if let s = r.string("capacity") {
+                if let bytes = parseByteSize(s), bytes >= 64 * 1024 {
+                    config.spool.capacityBytes = bytes
+                } else {
+                    r.fail("capacity", "'\(s)' is not a size of at least 64KiB; write e.g. \"64MiB\" or \"512KiB\"")
+                }
+            }
+            if let s = r.choice("sync", SpoolSettings.Sync.allCases.map(\.rawValue)) { config.spool.sync = .init(rawValue: s)! }
+            finish(&r, valid: ["path", "capacity", "sync"])
+        }
+        if let n = top.node("sensor") {
+            guard case .array(let items) = n.value else {
+                top.fail("sensor", "sensors are written as [[sensor]] tables, found \(n.value.typeName)")
+                finish(&top, valid: Self.topKeys)
+                return config
+            }
+            for (index, item) in items.enumerated() {
+                guard case .table(let t) = item.value else {
+                    errors.append(ConfigError(file: file, line: item.line, key: "sensor[\(index)]", "expected a [[sensor]] table"))
+                    continue
+                }
+                if let s = sensor(t, index: index) { config.sensors.append(s) }
+            }
+        }
+        finish(&top, valid: Self.topKeys)
+        var seen: [String: Int] = [:]
+        for s in config.sensors {
+            if let first = seen[s.name] {
+                errors.append(ConfigError(file: file, line: s.line, key: "sensor.name", "'\(s.name)' is used by another sensor (line \(first)); names must be unique"))
+            }
+            seen[s.name] = s.line
+            if !s.enabled { config.warnings.append(ConfigError(file: file, line: s.line, key: "sensor '\(s.name)'", "is disabled (enabled = false)")) }
+        }
+        var variables: [String: String] = [:]
+        for s in config.sensors {
+            for q in s.quantities {
+                let v = s.variableName(for: q)
+                if let other = variables[v.lowercased()] {
+                    errors.append(ConfigError(file: file, line: s.line, key: "sensor '\(s.name)'", "variable '\(v)' is also produced by sensor '\(other)'; rename one in [sensor.variables]"))
+                }
+                variables[v.lowercased()] = s.name
+            }
+        }
+        return config
+    }
+
+    static let topKeys = ["device", "uplink", "mqtt", "spool", "sensor"]
+
+    mutating func device(_ t: TOMLTable, _ warnings: inout [ConfigError]) -> DeviceSettings {
+        var d = DeviceSettings()
+        var r = TableReader(t, path: "device", file: file)
+        if let s = r.string("token") {
+            let source = TokenSource(s)
+            switch source {
+            case .environment(let name) where name.isEmpty || name.contains(" "):
+                r.fail("token", "'env:' needs a variable name, e.g. \"env:TAGO_DEVICE_TOKEN\"")
+            case .file(let path) where !path.hasPrefix("/"):
+                r.fail("token", "'file:' needs an absolute path, e.g. \"file:/etc/tagoedge/token\"")
+            case .literal(let value) where value.isEmpty:
+                r.fail("token", "is empty; use \"env:TAGO_DEVICE_TOKEN\" or \"file:/etc/tagoedge/token\"")
+            case .literal:
+                warnings.append(ConfigError(file: file, line: t["token"]?.line, key: "device.token",
+                                            "is written in the file; prefer \"env:TAGO_DEVICE_TOKEN\" or \"file:/etc/tagoedge/token\" (mode 0600)"))
+                d.token = source
+            default:
+                d.token = source
+            }
+        }
+        if let s = r.string("api") {
+            if (s.hasPrefix("https://") || s.hasPrefix("http://")) && s.count > 8 && !s.contains(" ") {
+                d.api = s.hasSuffix("/") ? String(s.dropLast()) : s
+            } else {
+                r.fail("api", "'\(s)' is not a base URL; write e.g. \"https://api.tago.io\" or \"http://127.0.0.1:8080\"")
+            }
+        }
+        finish(&r, valid: ["token", "api"])
+        return d
+    }
+
+    mutating func sensor(_ t: TOMLTable, index: Int) -> SensorConfig? {
+        var r = TableReader(t, path: "sensor[\(index)]", file: file)
+        let name = r.string("name")
+        if let name, let problem = nameProblem(name) { r.fail("name", "'\(name)' \(problem)") }
+        if name == nil, t["name"] == nil { r.fail("name", "is missing; every [[sensor]] needs a name (it prefixes its variables)", line: t.line) }
+        let driverName = r.choice("driver", DriverKind.allCases.map(\.rawValue))
+        if driverName == nil, t["driver"] == nil { r.fail("driver", "is missing; use one of: \(DriverKind.allCases.map(\.rawValue).joined(separator: ", "))", line: t.line) }
+        guard let name, let driverName, let kind = DriverKind(rawValue: driverName), nameProblem(name) == nil else {
+            r.rejectUnknown(valid: Self.commonKeys + Self.driverKeys.values.flatMap { $0 })
+            errors += r.errors
+            return nil
+        }
+        var s = SensorConfig(name: name, driver: kind, line: t.line, options: .board(zone: 0))
+        if let ms = r.duration("interval", minimum: 100) { s.intervalMilliseconds = ms }
+        if let e = r.bool("enabled") { s.enabled = e }
+        if kind.isI2C {
+            if let b = r.integer("bus", in: 0...255, hint: "the N of /dev/i2c-N") { s.bus = Int(b) }
+            s.address = kind.defaultAddress
+            if let a = r.integer("address", in: 0x03...0x77, hint: "write the 7-bit address in hex, e.g. 0x76") { s.address = UInt8(a) }
+            if let f = r.bool("force") { s.force = f }
+        }
+        s.options = options(kind, &r)
+        if let v = r.subtable("variables") { s.variables = variables(v, sensor: s, path: r.keyName("variables")) }
+        if let sim = r.subtable("simulate") { s.simulate = simulation(sim, kind: kind, path: r.keyName("simulate")) }
+        finish(&r, valid: Self.commonKeys + (kind.isI2C ? ["bus", "address", "force"] : []) + (Self.driverKeys[kind] ?? []))
+        return s
+    }
+
+    static let commonKeys = ["name", "driver", "interval", "enabled", "variables", "simulate"]
+    static let driverKeys: [DriverKind: [String]] = [
+        .bme280: ["oversampling_temperature", "oversampling_pressure", "oversampling_humidity", "filter"],
+        .sht3x: ["repeatability"],
+        .bh1750: ["resolution"],
+        .ads1115: ["channels", "gain"],
+        .ds18b20: ["device"],
+        .gpio: ["chip", "line", "mode", "bias", "active_low", "debounce"],
+        .board: ["zone"],
+    ]
+
+    func nameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name.count > 40 { return "is longer than 40 characters" }
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            return "may contain only letters, digits and '_' (it becomes part of TagoIO variable names)"
+        }
+        return nil
+    }
+
+    mutating func options(_ kind: DriverKind, _ r: inout TableReader) -> DriverOptions {
+        switch kind {
+        case .bme280:
+            var s = BME280.Settings()
+            func os(_ key: String, _ r: inout TableReader) -> Int? {
+                guard let v = r.integer(key, in: 0...16) else { return nil }
+                guard BME280.Settings.validOversampling.contains(Int(v)) else { r.fail(key, "\(v) is not valid; use 1, 2, 4, 8 or 16 (0 skips the quantity)"); return nil }
+                return Int(v)
+            }
+            if let v = os("oversampling_temperature", &r) {
+                if v == 0 { r.fail("oversampling_temperature", "cannot be 0: pressure and humidity need the temperature") } else { s.temperatureOversampling = v }
+            }
+            if let v = os("oversampling_pressure", &r) { s.pressureOversampling = v }
+            if let v = os("oversampling_humidity", &r) { s.humidityOversampling = v }
+            if let f = r.integer("filter", in: 0...16) {
+                if BME280.Settings.validFilter.contains(Int(f)) { s.filter = Int(f) } else { r.fail("filter", "\(f) is not valid; use 0 (off), 2, 4, 8 or 16") }
+            }
+            return .bme280(s)
+        case .sht3x:
+            let rep = r.choice("repeatability", SHT3x.Repeatability.allCases.map(\.rawValue)).flatMap(SHT3x.Repeatability.init) ?? .high
+            return .sht3x(rep)
+        case .bh1750:
+            let res = r.choice("resolution", BH1750.Resolution.allCases.map(\.rawValue)).flatMap(BH1750.Resolution.init) ?? .high
+            return .bh1750(res)
+        case .ads1115:
+            var channels: [ADS1115.Channel] = [.ain0]
+            if let n = r.node("channels") {
+                if case .array(let items) = n.value, !items.isEmpty {
+                    var parsed: [ADS1115.Channel] = []
+                    for item in items {
+                        if case .string(let s) = item.value, let c = ADS1115.Channel(rawValue: s), !parsed.contains(c) {
+                            parsed.append(c)
+                        } else {
+                            r.fail("channels", "each channel must appear once and be one of: \(ADS1115.Channel.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))", line: item.line)
+                        }
+                    }
+                    channels = parsed
+                } else {
+                    r.fail("channels", "expected a non-empty array such as [\"ain0\", \"ain1\"]")
+                }
+            }
+            var gain = ADS1115.Gain.fs4_096
+            if let g = r.number("gain") {
+                if let v = ADS1115.Gain.allCases.first(where: { abs($0.rawValue - g) < 1e-9 }) { gain = v } else {
+                    r.fail("gain", "\(g) is not a full-scale range of the ADS1115; use one of: \(ADS1115.Gain.allCases.map { String($0.rawValue) }.joined(separator: ", ")) (volts)")
+                }
+            }
+            return .ads1115(channels: channels, gain: gain)
+        case .ds18b20:
+            let id = r.string("device")
+            if let id, !(id.hasPrefix("28-") && id.count == 15) {
+                r.fail("device", "'\(id)' is not a DS18B20 ROM id; expect 28- and 12 hex digits, as listed in /sys/bus/w1/devices")
+            }
+            return .ds18b20(id: id)
+        case .gpio:
+            var g = GPIOSettings()
+            if let c = r.string("chip") {
+                if c.isEmpty { r.fail("chip", "is empty; give gpiochipN, a path, or a chip label such as \"pinctrl-rp1\"") } else { g.chip = c }
+            }
+            if let l = r.integer("line", in: 0...511, hint: "the line offset on the chip (BCM GPIO number on a Pi)") { g.line = UInt32(l) } else if r.table["line"] == nil {
+                r.fail("line", "is missing; give the line offset (BCM GPIO number on a Pi, see hardware/boards)", line: r.table.line)
+            }
+            if let m = r.choice("mode", GPIOSettings.Mode.allCases.map(\.rawValue)) { g.mode = .init(rawValue: m)! }
+            if let b = r.choice("bias", GPIOInputOptions.Bias.allCases.map(\.rawValue)) { g.bias = .init(rawValue: b)! }
+            if let a = r.bool("active_low") { g.activeLow = a }
+            g.debounceMilliseconds = g.mode == .counter ? 5 : 0
+            if let n = r.node("debounce") {
+                if case .string(let s) = n.value, let ms = parseDuration(s), ms <= 1000 { g.debounceMilliseconds = ms } else {
+                    r.fail("debounce", "expected a duration up to 1s in quotes, e.g. \"5ms\"")
+                }
+            }
+            return .gpio(g)
+        case .board:
+            let zone = r.integer("zone", in: 0...63, hint: "N of /sys/class/thermal/thermal_zoneN").map(Int.init) ?? 0
+            return .board(zone: zone)
+        }
+    }
+
+    mutating func variables(_ t: TOMLTable, sensor: SensorConfig, path: String) -> [String: String] {
+        var r = TableReader(t, path: path, file: file)
+        var out: [String: String] = [:]
+        for (key, _) in t.entries where sensor.quantities.contains(key) {
+            guard let v = r.string(key) else { continue }
+            if let problem = tagoVariableNameProblem(v) { r.fail(key, "'\(v)' \(problem)") } else { out[key] = v }
+        }
+        finish(&r, valid: sensor.quantities)
+        return out
+    }
+
+    mutating func simulation(_ t: TOMLTable, kind: DriverKind, path: String) -> SimulationSettings {
+        var r = TableReader(t, path: path, file: file)
+        var s = SimulationSettings()
+        let hasDump = t["dump"] != nil
+        if hasDump { s.signal = nil }  // a captured chip keeps its captured values unless a signal is given
+        if let k = r.choice("signal", SignalSpec.Kind.allCases.map(\.rawValue)) { s.signal = SignalSpec(.init(rawValue: k)!) }
+        if let p = r.duration("period", minimum: 1000) {
+            if s.signal == nil { r.fail("period", "needs a signal") } else { s.signal?.periodSeconds = Double(p) / 1000 }
+        }
+        if let seed = r.integer("seed", in: 0...Int64.max) { s.signal?.seed = UInt64(seed) }
+        if let step = r.number("step") {
+            if step > 0 { s.signal?.step = step } else { r.fail("step", "must be greater than 0") }
+        }
+        if let d = r.string("dump") {
+            if kind != .bme280 { r.fail("dump", "register dumps seed I2C register-map chips; only bme280 uses one") } else { s.dump = d }
+        }
+        if let f = r.string("fault") {
+            do throws(FaultSpecError) { s.faults = try FaultPlan(spec: f) } catch { r.fail("fault", error.description) }
+        }
+        var valid = ["signal", "period", "seed", "step", "dump", "fault"]
+        if kind == .gpio {
+            valid += ["pulse_rate", "bounce"]
+            if let rate = r.number("pulse_rate") {
+                if rate > 0 && rate <= 1000 { s.pulseRate = rate } else { r.fail("pulse_rate", "must be above 0 and at most 1000 pulses per second") }
+            }
+            if let b = r.integer("bounce", in: 0...10) { s.bounce = Int(b) }
+        }
+        finish(&r, valid: valid)
+        return s
+    }
+}

@@ -1,0 +1,54 @@
+import EdgeCore
+
+/// The result of reading one sensor once.
+public struct SensorOutcome {
+    public let sensor: String
+    public let driver: String
+    public let readings: [Reading]
+    /// Why the read failed (bus, chip, or setup), or nil.
+    public let error: String?
+}
+
+/// Reads a sensor once and names and stamps its measurements. Never throws: a failure becomes
+/// the outcome's error, so one failing sensor does not stop the others.
+public func sample(_ sensor: SensorInstance, at time: Timestamp) -> SensorOutcome {
+    let config = sensor.config
+    guard let driver = sensor.driver else {
+        return SensorOutcome(sensor: config.name, driver: config.driver.rawValue, readings: [], error: sensor.setupError ?? "not set up")
+    }
+    do {
+        let readings = try driver.read().map { m in
+            var value = m.value
+            if case .number(let v) = value { value = .number(roundToSignificantDigits(v, 7)) }
+            return Reading(variable: config.variableName(for: m.quantity), value: value, unit: m.unit, time: time, metadata: m.metadata)
+        }
+        return SensorOutcome(sensor: config.name, driver: driver.driver, readings: readings, error: nil)
+    } catch {
+        return SensorOutcome(sensor: config.name, driver: driver.driver, readings: [], error: "\(error)")
+    }
+}
+
+/// No chip the agent reads resolves more than 7 significant digits; rounding keeps the payload
+/// short. Whole numbers (counters) are kept exactly.
+func roundToSignificantDigits(_ v: Double, _ digits: Int) -> Double {
+    guard v.isFinite, v != 0, v != v.rounded() else { return v }
+    let magnitude = Int((abs(v)).log10Floor)
+    let scale = pow10(digits - 1 - magnitude)
+    return (v * scale).rounded() / scale
+}
+
+private extension Double {
+    var log10Floor: Double {
+        var m = 0.0
+        var x = self
+        while x >= 10 { x /= 10; m += 1 }
+        while x < 1 { x *= 10; m -= 1 }
+        return m
+    }
+}
+
+private func pow10(_ n: Int) -> Double {
+    var r = 1.0
+    if n >= 0 { for _ in 0..<n { r *= 10 } } else { for _ in 0..<(-n) { r /= 10 } }
+    return r
+}

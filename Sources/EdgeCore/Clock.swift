@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// A monotonic clock and a way to wait on it. Drivers wait through this (a BME280 conversion, an
+/// SHT3x measurement) so the simulation and tests can advance time instead of sleeping.
+public protocol MonotonicClock: AnyObject, Sendable {
+    /// Nanoseconds since an arbitrary, fixed start; never goes backwards.
+    func nanoseconds() -> UInt64
+    /// Waits at least `microseconds`.
+    func sleep(microseconds: UInt64)
+}
+
+/// Wall-clock time (UTC), used to stamp readings.
+public protocol WallClock: AnyObject, Sendable {
+    func now() -> Timestamp
+}
+
+/// The system's clocks: CLOCK_MONOTONIC, nanosleep and CLOCK_REALTIME.
+public final class SystemClock: MonotonicClock, WallClock {
+    public init() {}
+
+    public func nanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    public func sleep(microseconds: UInt64) {
+        var request = timespec(tv_sec: Int(microseconds / 1_000_000), tv_nsec: Int(microseconds % 1_000_000) * 1000)
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR {
+            request = remaining
+        }
+    }
+
+    public func now() -> Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(millisecondsSince1970: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
+    }
+}
+
+/// A clock that moves only when told to (or when something sleeps on it): for tests and for the
+/// simulation, so that waiting for a conversion costs no real time.
+public final class ManualClock: MonotonicClock, WallClock {
+    private let current: Mutex<UInt64>
+    private let wallStart: Int64
+
+    public init(startNanoseconds: UInt64 = 1_000_000_000,
+                wallStart: Timestamp = Timestamp(millisecondsSince1970: 1_780_000_000_000)) {
+        current = Mutex(startNanoseconds)
+        self.wallStart = wallStart.millisecondsSince1970
+    }
+
+    public func nanoseconds() -> UInt64 { current.withLock { $0 } }
+
+    public func sleep(microseconds: UInt64) { advance(nanoseconds: microseconds * 1000) }
+
+    public func advance(nanoseconds: UInt64) { current.withLock { $0 += nanoseconds } }
+
+    public func now() -> Timestamp {
+        Timestamp(millisecondsSince1970: wallStart + Int64(nanoseconds() / 1_000_000))
+    }
+}

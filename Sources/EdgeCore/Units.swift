@@ -1,0 +1,100 @@
+/// Parses a duration as people write it in config files: `250ms`, `10s`, `5m`, `1h`, `1d`,
+/// or combinations such as `1m30s`. Returns milliseconds, or nil when the text is not a duration.
+public func parseDuration(_ text: String) -> Int64? {
+    let b = Array(text.utf8)
+    guard !b.isEmpty else { return nil }
+    var i = 0
+    var total: Int64 = 0
+    while i < b.count {
+        var whole: Int64 = 0
+        var digits = 0
+        while i < b.count, (48...57).contains(b[i]) {
+            guard whole < 1_000_000_000_000 else { return nil }
+            whole = whole * 10 + Int64(b[i] - 48)
+            i += 1
+            digits += 1
+        }
+        var fraction = 0.0, scale = 0.1
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            i += 1
+            while i < b.count, (48...57).contains(b[i]) { fraction += Double(b[i] - 48) * scale; scale /= 10; i += 1; digits += 1 }
+        }
+        guard digits > 0 else { return nil }
+        var unit = ""
+        while i < b.count, !(48...57).contains(b[i]), b[i] != UInt8(ascii: ".") {
+            unit.unicodeScalars.append(Unicode.Scalar(b[i]))
+            i += 1
+        }
+        let factor: Double
+        switch unit {
+        case "ms": factor = 1
+        case "s": factor = 1000
+        case "m": factor = 60_000
+        case "h": factor = 3_600_000
+        case "d": factor = 86_400_000
+        default: return nil
+        }
+        total += Int64((Double(whole) + fraction) * factor)
+    }
+    return total
+}
+
+/// Formats milliseconds compactly: `500ms`, `10s`, `1m30s`.
+public func formatDuration(_ ms: Int64) -> String {
+    if ms < 1000 || ms % 1000 != 0 { return "\(ms)ms" }
+    var s = ms / 1000
+    var out = ""
+    if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
+    if s >= 60 { out += "\(s / 60)m"; s %= 60 }
+    if s > 0 || out.isEmpty { out += "\(s)s" }
+    return out
+}
+
+/// Parses a size: `64MiB`, `512KiB`, `1GiB`, `100MB`, `4096` (bytes). Returns bytes or nil.
+public func parseByteSize(_ text: String) -> Int64? {
+    let trimmed = text.replacingSpaces()
+    var digits = ""
+    var unit = ""
+    for ch in trimmed {
+        if unit.isEmpty, ch.isASCII, ch.isNumber || ch == "." { digits.append(ch) } else { unit.append(ch) }
+    }
+    guard let value = Double(digits), value >= 0 else { return nil }
+    let factor: Double
+    switch unit.lowercased() {
+    case "", "b": factor = 1
+    case "k", "kb": factor = 1000
+    case "kib": factor = 1024
+    case "m", "mb": factor = 1_000_000
+    case "mib": factor = 1_048_576
+    case "g", "gb": factor = 1_000_000_000
+    case "gib": factor = 1_073_741_824
+    default: return nil
+    }
+    return Int64(value * factor)
+}
+
+extension String {
+    fileprivate func replacingSpaces() -> String { String(filter { $0 != " " }) }
+}
+
+/// TagoIO's rules for a variable name: 1 to 100 characters, no spaces and none of `* ? ! < > . - = $`.
+/// Returns nil if valid, or why not. (TagoIO stores names lowercased.)
+public func tagoVariableNameProblem(_ name: String) -> String? {
+    if name.isEmpty { return "is empty" }
+    if name.count > 100 { return "is \(name.count) characters long; TagoIO allows at most 100" }
+    for ch in name {
+        if ch == " " || "*?!<>.-=$".contains(ch) {
+            return "contains '\(ch)', which TagoIO does not allow in variable names (no spaces or * ? ! < > . - = $)"
+        }
+    }
+    return nil
+}
+
+extension String {
+    /// FNV-1a: a hash that is the same in every run (Swift's `hashValue` is seeded per process).
+    public var stableHash: UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        return h
+    }
+}

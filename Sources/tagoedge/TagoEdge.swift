@@ -1,0 +1,62 @@
+import Agent
+import ArgumentParser
+import EdgeCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Exit codes scripts rely on (docs: README "Exit codes").
+enum Exit {
+    static let success: Int32 = 0
+    static let failure: Int32 = 1
+    static let usage: Int32 = 2
+    static let partial: Int32 = 3
+}
+
+@main
+struct TagoEdge: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "tagoedge",
+        abstract: "An edge-gateway agent for TagoIO: reads sensors, spools readings, uploads them.",
+        version: version,
+        subcommands: [Read.self, Scan.self, CheckConfig.self]
+    )
+
+    /// Runs the command line, mapping errors to the documented exit codes (2 for bad usage).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch let errors as ConfigErrors {
+            printError(errors.description)
+            Glibc.exit(Exit.usage)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(Exit.success)
+            }
+            printError(fullMessage(for: error))
+            Glibc.exit(code == .validationFailure ? Exit.usage : Exit.failure)
+        }
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    var line = text
+    if !line.hasSuffix("\n") { line += "\n" }
+    var bytes = Array(line.utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n <= 0 { return }
+        bytes = bytes.dropFirst(n)
+    }
+}
