@@ -32,10 +32,8 @@ let package = Package(
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
-        .testTarget(
-            name: "AgentTests",
-            dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"],
-            resources: [.copy("Fixtures")]
-        ),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
+        // Runs the built `tagoedge` binary as a user or script would.
+        .testTarget(name: "CLITests", dependencies: ["EdgeCore"]),
     ]
 )

@@ -19,7 +19,11 @@ public final class DS18B20: SensorDriver {
 
     /// The DS18B20s (family code 0x28) the kernel has found.
     public static func discover(_ sysfs: SysfsReader) throws -> [String] {
-        try sysfs.list(devicesDirectory).filter { $0.hasPrefix("28-") }
+        do {
+            return try sysfs.list(devicesDirectory).filter { $0.hasPrefix("28-") }
+        } catch {
+            throw SensorError(sensor: devicesDirectory, "no 1-Wire bus (\(error)); enable it with dtoverlay=w1-gpio in config.txt")
+        }
     }
 
     /// Parses w1_therm's text. Throws `SensorError` naming what is wrong.

@@ -1,0 +1,122 @@
+import Testing
+@testable import EdgeCore
+
+@Suite struct ChecksumTests {
+    @Test func sensirionDatasheetExample() {
+        // SHT3x datasheet, section 4.12: CRC of 0xBEEF is 0x92.
+        #expect(Checksum.sensirionCRC8([0xBE, 0xEF]) == 0x92)
+        #expect(Checksum.sensirionCRC8([0xBE, 0xEE]) != 0x92)
+    }
+
+    @Test func maximCRCOfARealScratchpad() {
+        // w1_slave of a DS18B20 at 23.125 °C: "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES".
+        #expect(Checksum.maximCRC8([0x72, 0x01, 0x4B, 0x46, 0x7F, 0xFF, 0x0E, 0x10]) == 0x57)
+        // A ROM code followed by its CRC checks to zero.
+        let rom: [UInt8] = [0x28, 0xFF, 0x64, 0x1E, 0x0F, 0x16, 0x04]
+        #expect(Checksum.maximCRC8(rom + [Checksum.maximCRC8(rom)]) == 0)
+    }
+}
+
+@Suite struct TimestampTests {
+    @Test func formatsUTC() {
+        #expect(Timestamp(millisecondsSince1970: 0).iso8601 == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp(millisecondsSince1970: 1_700_000_000_123).iso8601 == "2023-11-14T22:13:20.123Z")
+        #expect(Timestamp(millisecondsSince1970: 951_782_400_000).iso8601 == "2000-02-29T00:00:00.000Z")
+        #expect(Timestamp(millisecondsSince1970: -1).iso8601 == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test func parsesWhatItFormatsAndOffsets() {
+        for ms: Int64 in [0, 1_700_000_000_123, 4_102_444_800_000, 951_782_400_999] {
+            let t = Timestamp(millisecondsSince1970: ms)
+            #expect(Timestamp(iso8601: t.iso8601) == t)
+        }
+        #expect(Timestamp(iso8601: "2023-11-14T23:13:20+01:00")?.millisecondsSince1970 == 1_700_000_000_000)
+        #expect(Timestamp(iso8601: "2023-11-14T20:13:20.5-02:00")?.millisecondsSince1970 == 1_700_000_000_500)
+        #expect(Timestamp(iso8601: "2023-11-14T22:13:20") != nil)
+        #expect(Timestamp(iso8601: "2023-13-14T22:13:20Z") == nil)
+        #expect(Timestamp(iso8601: "yesterday") == nil)
+        #expect(Timestamp(iso8601: "2023-11-14T22:13:20Zjunk") == nil)
+    }
+}
+
+@Suite struct JSONTests {
+    @Test func serializesEscapesAndNumbers() {
+        let v = JSONValue.object([("a\"b", .string("line\nbreak\t\u{01}")), ("n", .number(3)), ("f", .number(0.25)),
+                                  ("bad", .number(.nan)), ("list", .array([.bool(true), .null]))])
+        #expect(v.serialized == #"{"a\"b":"line\nbreak\t\u0001","n":3,"f":0.25,"bad":null,"list":[true,null]}"#)
+    }
+
+    @Test func parsesAndRoundTrips() throws {
+        let text = #"{"variable":"t","value":-1.5e2,"unit":"°C","metadata":{"k":"\u00e9\ud83d\ude00"},"ok":[true,false,null]}"#
+        let v = try JSONValue.parse(text)
+        #expect(v["value"]?.numberValue == -150)
+        #expect(v["metadata"]?["k"]?.stringValue == "é😀")
+        #expect(try JSONValue.parse(v.serialized) == v)
+    }
+
+    @Test func errorsSayWhere() {
+        do {
+            _ = try JSONValue.parse("{\n  \"a\": 1,\n  \"b\": tru\n}")
+            Issue.record("parsed invalid JSON")
+        } catch {
+            #expect(error.line == 3)
+            #expect(error.column == 8)
+        }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse("[1,]") }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse("01x") }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse("\"unterminated") }
+    }
+}
+
+@Suite struct UnitTests {
+    @Test func durations() {
+        #expect(parseDuration("250ms") == 250)
+        #expect(parseDuration("10s") == 10_000)
+        #expect(parseDuration("1m30s") == 90_000)
+        #expect(parseDuration("1.5h") == 5_400_000)
+        #expect(parseDuration("10") == nil)
+        #expect(parseDuration("ten seconds") == nil)
+        #expect(parseDuration("") == nil)
+        #expect(formatDuration(90_000) == "1m30s")
+        #expect(formatDuration(250) == "250ms")
+    }
+
+    @Test func sizes() {
+        #expect(parseByteSize("64MiB") == 67_108_864)
+        #expect(parseByteSize("512 KiB") == 524_288)
+        #expect(parseByteSize("4096") == 4096)
+        #expect(parseByteSize("1GB") == 1_000_000_000)
+        #expect(parseByteSize("lots") == nil)
+        #expect(parseByteSize("12parsecs") == nil)
+    }
+
+    @Test func tagoVariableNames() {
+        #expect(tagoVariableNameProblem("env_temperature") == nil)
+        #expect(tagoVariableNameProblem("env-temperature") != nil)
+        #expect(tagoVariableNameProblem("a b") != nil)
+        #expect(tagoVariableNameProblem("x.y") != nil)
+        #expect(tagoVariableNameProblem("") != nil)
+        #expect(tagoVariableNameProblem(String(repeating: "a", count: 101)) != nil)
+        #expect(tagoVariableNameProblem(String(repeating: "a", count: 100)) == nil)
+    }
+}
+
+@Suite struct ErrorTextTests {
+    @Test func hardwareErrorNamesDeviceCallAndErrno() {
+        let e = HardwareError(device: "/dev/i2c-1", operation: "I2C_RDWR to 0x76", errno: 121)
+        #expect(e.description == "/dev/i2c-1: I2C_RDWR to 0x76 failed: Remote I/O error (no acknowledge)")
+        let d = HardwareError(device: "/x", operation: "parse", errno: 0, detail: "bad")
+        #expect(d.description == "/x: parse failed: bad")
+    }
+
+    @Test func readingBecomesATagoDataObject() {
+        let r = Reading(variable: "t", value: .number(21.5), unit: "°C", time: Timestamp(millisecondsSince1970: 0), metadata: ["rom": "28-1"])
+        #expect(r.dataObject.serialized == #"{"variable":"t","value":21.5,"unit":"°C","time":"1970-01-01T00:00:00.000Z","metadata":{"rom":"28-1"}}"#)
+    }
+
+    @Test func manualClockAdvancesOnSleep() {
+        let clock = ManualClock(startNanoseconds: 0)
+        clock.sleep(microseconds: 1500)
+        #expect(clock.nanoseconds() == 1_500_000)
+    }
+}
