@@ -34,6 +34,6 @@ let package = Package(
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
         // Runs the built `tagoedge` binary as a user or script would.
-        .testTarget(name: "CLITests", dependencies: ["EdgeCore"]),
+        .testTarget(name: "CLITests", dependencies: ["EdgeCore", "tagoedge"]),
     ]
 )

@@ -87,7 +87,7 @@ public final class SimulatedGPIOChip: GPIOChip {
 
 final class SimulatedInputLine: GPIOInputLine {
     let name: String
-    private unowned let chip: SimulatedGPIOChip
+    private let chip: SimulatedGPIOChip  // strong: a line keeps its chip alive, the chip holds no lines
     private let line: UInt32
     private let script: PulseScript?
     private let options: GPIOInputOptions
@@ -157,7 +157,7 @@ final class SimulatedInputLine: GPIOInputLine {
 
 final class SimulatedOutputLine: GPIOOutputLine {
     let name: String
-    private unowned let chip: SimulatedGPIOChip
+    private let chip: SimulatedGPIOChip  // strong: a line keeps its chip alive, the chip holds no lines
     private let line: UInt32
 
     init(chip: SimulatedGPIOChip, line: UInt32) {

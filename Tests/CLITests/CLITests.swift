@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+import EdgeCore
+
+/// Runs the `tagoedge` binary built beside the test bundle, as a script or a user would.
+struct CLI {
+    static let root: String = {
+        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/")
+    }()
+
+    static let binary: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("tagoedge").path
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func temporaryConfig(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "tagoedge-cli-\(UUID().uuidString).toml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func readBenchAsJSON() throws {
+        let r = try CLI.run(["read", "--config", "config/bench.toml", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        guard case .array(let items) = try JSONValue.parse(r.stdout) else { Issue.record("not a JSON array"); return }
+        let variables = items.compactMap { $0["variable"]?.stringValue }
+        for v in ["env_temperature", "env_pressure", "env_humidity", "captured_temperature", "climate_humidity", "light_illuminance",
+                  "soil_moisture_v", "adc_ain1", "probe_temperature", "rain_count", "door_state", "board_temperature"] {
+            #expect(variables.contains(v), "missing \(v)")
+        }
+        for item in items {
+            #expect(item["value"]?.numberValue != nil)
+            let time = try #require(item["time"]?.stringValue)
+            #expect(Timestamp(iso8601: time) != nil)
+        }
+        let captured = items.first { $0["variable"]?.stringValue == "captured_temperature" }?["value"]?.numberValue
+        #expect(abs((captured ?? 0) - 24.44) < 0.005)
+    }
+
+    @Test func readTableForPeople() throws {
+        let r = try CLI.run(["read", "--config", "config/bench.toml", "--sensor", "env"])
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("SENSOR") == true)
+        #expect(lines.count == 4)
+        #expect(r.stdout.contains("env_pressure"))
+        #expect(r.stdout.contains("hPa"))
+    }
+
+    @Test func partialFailureExitsThreeAndNamesTheSensor() throws {
+        let path = try CLI.temporaryConfig("""
+        [[sensor]]
+        name = "ok"
+        driver = "board"
+        [sensor.simulate]
+        signal = "constant"
+
+        [[sensor]]
+        name = "flaky"
+        driver = "sht3x"
+        [sensor.simulate]
+        fault = "bad-crc"
+        """)
+        let r = try CLI.run(["read", "--config", path, "--json"])
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("sensor 'flaky' (sht3x)"))
+        #expect(r.stderr.contains("CRC"))
+        guard case .array(let items) = try JSONValue.parse(r.stdout) else { Issue.record("not JSON"); return }
+        #expect(items.map { $0["variable"]?.stringValue } == ["ok_temperature"])
+    }
+
+    @Test func allFailedExitsOne() throws {
+        let path = try CLI.temporaryConfig("[[sensor]]\nname = \"gone\"\ndriver = \"bme280\"\nbus = 9\n")
+        let r = try CLI.run(["read", "--config", path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("/dev/i2c-9: open failed"))
+    }
+
+    @Test func invalidConfigExitsTwoWithFileAndLine() throws {
+        let path = try CLI.temporaryConfig("[[sensor]]\nname = \"env\"\ndriver = \"bme280\"\nadress = 0x76\n")
+        let read = try CLI.run(["read", "--config", path])
+        #expect(read.status == 2)
+        #expect(read.stderr.contains("\(path):4: sensor[0].adress: unknown key (did you mean 'address'?)"))
+
+        let check = try CLI.run(["check-config", path, "--json"])
+        #expect(check.status == 2)
+        let report = try JSONValue.parse(check.stdout)
+        #expect(report["valid"]?.boolValue == false)
+        #expect(report["errors"]?.arrayValue?.first?["line"]?.numberValue == 4)
+        #expect(report["errors"]?.arrayValue?.first?["key"]?.stringValue == "sensor[0].adress")
+    }
+
+    @Test func checkConfigAcceptsTheShippedConfigs() throws {
+        for file in ["config/bench.toml", "config/raspberry-pi.toml"] {
+            let r = try CLI.run(["check-config", file])
+            #expect(r.status == 0, "\(file): \(r.stderr)")
+            #expect(r.stdout.contains("valid"))
+        }
+    }
+
+    @Test func literalTokenIsWarnedAboutButNeverPrinted() throws {
+        let path = try CLI.temporaryConfig("[device]\ntoken = \"9f1c-very-secret-token\"\n")
+        let r = try CLI.run(["check-config", path])
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("warning"))
+        #expect(!(r.stdout + r.stderr).contains("very-secret"))
+    }
+
+    @Test func scanSimulatedBus() throws {
+        let r = try CLI.run(["scan", "--bus", "1", "--config", "config/bench.toml", "--json"])
+        #expect(r.status == 0)
+        let found = try JSONValue.parse(r.stdout).arrayValue?.compactMap { $0["address"]?.stringValue }
+        #expect(found == ["0x23", "0x44", "0x48", "0x76", "0x77"])
+        let missing = try CLI.run(["scan", "--bus", "42"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("/dev/i2c-42: open failed"))
+    }
+
+    @Test func badUsageExitsTwo() throws {
+        #expect(try CLI.run(["read"]).status == 2)
+        #expect(try CLI.run(["frobnicate"]).status == 2)
+        #expect(try CLI.run(["--version"]).status == 0)
+    }
+}
