@@ -20,18 +20,21 @@ let package = Package(
         .target(name: "Hardware", dependencies: ["EdgeCore", "CLinuxHAL"]),
         // One folder per chip: registers, driver, conversion math. Sees only EdgeCore.
         .target(name: "Sensors", dependencies: ["EdgeCore"]),
+        // The persistent ring buffer of readings waiting for the cloud.
+        .target(name: "Spool", dependencies: ["EdgeCore"]),
         // Configuration file, sensor assembly, and (later) the scheduler and lifecycle.
-        .target(name: "Agent", dependencies: ["EdgeCore", "Hardware", "Sensors"]),
+        .target(name: "Agent", dependencies: ["EdgeCore", "Hardware", "Sensors", "Spool"]),
         .executableTarget(
             name: "tagoedge",
             dependencies: [
-                "Agent", "EdgeCore", "Hardware", "Sensors",
+                "Agent", "EdgeCore", "Hardware", "Sensors", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
         // Runs the built `tagoedge` binary as a user or script would.
         .testTarget(name: "CLITests", dependencies: ["EdgeCore", "tagoedge"]),

@@ -1,0 +1,577 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import EdgeCore
+
+/// A persistent, bounded, crash-safe ring buffer of records in one preallocated file
+/// (format: `SpoolFormat`).
+///
+/// Durability (`SpoolSyncMode`), exactly:
+/// - `always`: `append` returns after fdatasync. A crash (power included) loses nothing appended.
+/// - `batch`: appends go to the kernel at once; an fdatasync runs at most once per `syncInterval`
+///   (on the append or `flushIfDue` that finds it due). A process crash loses nothing; a power
+///   cut loses at most the appends of the last interval. `waitUntilDurable` waits for the next one.
+/// - `none`: no fdatasync; a power cut loses what the kernel had not written back (about 30 s).
+/// Acknowledgements and counters are written to the header at sync points and on close, so after
+/// a crash up to one interval of acknowledged records may be sent again (at-least-once).
+///
+/// Writes are sequential; the ring is never rewritten except where the next record goes. At each
+/// sync point the tail of the write is padded to a 512-byte sector so no later write touches a
+/// sector holding committed records. One writer at a time: the file is locked (flock) while open.
+public final class FileSpool: Spool {
+    public struct Options: Sendable {
+        public var capacityBytes: Int64
+        public var sync: SpoolSyncMode
+        public var syncIntervalMilliseconds: Int64
+        public var policy: SpoolFullPolicy
+        /// Inspect without locking or writing (the agent may be running).
+        public var readOnly: Bool
+
+        public init(capacityBytes: Int64 = 64 << 20, sync: SpoolSyncMode = .batch, syncIntervalMilliseconds: Int64 = 1000,
+                    policy: SpoolFullPolicy = .dropOldest, readOnly: Bool = false) {
+            self.capacityBytes = capacityBytes
+            self.sync = sync
+            self.syncIntervalMilliseconds = syncIntervalMilliseconds
+            self.policy = policy
+            self.readOnly = readOnly
+        }
+    }
+
+    /// What opening found, for the log.
+    public struct OpenReport: Sendable, Equatable {
+        /// Unacknowledged records recovered.
+        public var recovered = 0
+        /// Damaged records cut away in this open.
+        public var damaged = 0
+        /// A new file was created.
+        public var created = false
+        /// Where an unreadable file was moved, and why.
+        public var setAside: String?
+        public var reason: String?
+        /// The file's capacity differs from the one asked for; the file's is kept.
+        public var capacityNote: String?
+    }
+
+    public let path: String
+    public let options: Options
+    public private(set) var openReport = OpenReport()
+
+    private let file: SpoolFile
+    private let clock: MonotonicClock
+    private let lock = Lock()
+    private var header: SpoolFormat.Header
+    private var activeSlot = 0
+    private let dataEnd: Int64
+    private var head: Int64 = SpoolFormat.dataStart
+    private var tail: Int64 = SpoolFormat.dataStart
+    private var tailSeq: UInt64 = 1
+    private var newestSeq: UInt64 = 0
+    private var count = 0
+    private var used: Int64 = 0
+    private var durableThrough: UInt64 = 0
+    private var lastSync: UInt64
+    private var headerDirty = false
+    private var pending: [UInt8] = []
+    private var pendingAt: Int64 = 0
+    private var closed = false
+
+    /// Opens (or creates) the spool at `path`. Never refuses to start because of a damaged file:
+    /// intact records are recovered, damage is cut away, and an unreadable file is renamed aside
+    /// (`<path>.damaged-<UTC time>`) and a fresh spool started; `openReport` says what happened.
+    /// Throws `SpoolError` when the file cannot be opened or created, or is locked by another process.
+    public init(path: String, options: Options = Options(), clock: MonotonicClock = SystemClock()) throws {
+        self.path = path
+        self.options = options
+        self.clock = clock
+        lastSync = clock.nanoseconds()
+        var report = OpenReport()
+        var opened = try FileSpool.openFile(path, options)
+        var decoded = try FileSpool.readHeader(opened)
+        if case .setAside(let reason) = decoded {
+            guard !options.readOnly else {
+                Glibc.close(opened.fd)
+                throw SpoolError(.io, path: path, "cannot be read: \(reason)")
+            }
+            Glibc.close(opened.fd)
+            let aside = "\(path).damaged-\(compactUTCStamp())"
+            guard rename(path, aside) == 0 else { throw SpoolFile(fd: -1, path: path).fail("rename to \(aside)") }
+            report.setAside = aside
+            report.reason = reason
+            opened = try FileSpool.openFile(path, options)
+            decoded = .empty
+        }
+        file = opened
+        let capacity = max(SpoolFormat.dataStart + 16 * SpoolFormat.sector, options.capacityBytes / SpoolFormat.sector * SpoolFormat.sector)
+        switch decoded {
+        case .empty:
+            header = SpoolFormat.Header(capacity: capacity)
+            dataEnd = capacity
+            report.created = true
+            try file.reserve(capacity)
+            header.generation = 1
+            try file.write(header.encoded(), at: 0)
+            header.generation = 2
+            try file.write(header.encoded(), at: Int64(SpoolFormat.slotSize))
+            activeSlot = 1
+            try file.datasync()
+        case .header(let h, let slot, let damagedHeader):
+            header = h
+            activeSlot = slot
+            dataEnd = h.capacity
+            if damagedHeader { report.reason = "header damaged; records recovered by scanning" }
+            if h.capacity != capacity { report.capacityNote = "the file holds \(h.capacity) bytes; \(capacity) was asked for; the file's size is kept" }
+            if try file.size() < h.capacity, !options.readOnly { try file.reserve(h.capacity) }
+            let found = try recover()
+            report.recovered = found.recovered
+            report.damaged = found.damaged
+        case .setAside:
+            throw SpoolError(.io, path: path, "internal: header state")
+        }
+        openReport = report
+        if report.setAside != nil || report.damaged > 0 {
+            headerDirty = true
+        }
+    }
+
+    deinit {
+        if !closed { try? close() }
+    }
+
+    /// Writes what is pending, syncs, records the header and releases the lock.
+    public func close() throws {
+        try lock.withLock {
+            guard !closed else { return }
+            defer {
+                Glibc.close(file.fd)
+                closed = true
+            }
+            if !options.readOnly {
+                try commit(sync: options.sync != .none, force: true)
+            }
+        }
+    }
+
+    // MARK: opening
+
+    private enum HeaderState {
+        case empty
+        case header(SpoolFormat.Header, slot: Int, damaged: Bool)
+        case setAside(String)
+    }
+
+    private static func openFile(_ path: String, _ options: Options) throws -> SpoolFile {
+        let fd = options.readOnly ? open(path, O_RDONLY | O_CLOEXEC) : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let file = SpoolFile(fd: fd, path: path)
+        guard fd >= 0 else { throw file.fail("open") }
+        if !options.readOnly, flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            Glibc.close(fd)
+            if code == EWOULDBLOCK {
+                throw SpoolError(.locked, path: path, "is locked by another process (a running agent, or `tagoedge spool append`); stop it first")
+            }
+            throw file.fail("flock", code)
+        }
+        return file
+    }
+
+    private static func readHeader(_ file: SpoolFile) throws -> HeaderState {
+        let size = try file.size()
+        if size == 0 { return .empty }
+        guard size >= SpoolFormat.dataStart else { return .setAside("short header: the file has \(size) bytes, a spool at least \(SpoolFormat.dataStart)") }
+        var raw = [UInt8](repeating: 0, count: 2 * SpoolFormat.slotSize)
+        _ = try raw.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
+        let slots = [SpoolFormat.Header.decode(Array(raw[0..<SpoolFormat.slotSize])), SpoolFormat.Header.decode(Array(raw[SpoolFormat.slotSize...]))]
+        var best: (SpoolFormat.Header, Int)?
+        var ours = false
+        for (i, slot) in slots.enumerated() {
+            switch slot {
+            case .valid(let h):
+                ours = true
+                if best == nil || h.generation > best!.0.generation { best = (h, i) }
+            case .futureVersion(let v):
+                return .setAside("written by a newer TagoEdge (spool format version \(v); this build reads version \(SpoolFormat.version))")
+            case .damaged:
+                ours = true
+            case .foreign:
+                break
+            }
+        }
+        if let best { return .header(best.0, slot: best.1, damaged: false) }
+        guard ours else { return .setAside("not a TagoEdge spool (no header)") }
+        // Both header copies are damaged but the file is ours: recover by scanning with safe defaults.
+        return .header(SpoolFormat.Header(capacity: size / SpoolFormat.sector * SpoolFormat.sector), slot: 1, damaged: true)
+    }
+
+    /// Scans the whole data region for intact records and rebuilds the ring. Every intact record
+    /// with a sequence number past the acknowledged and dropped ones is live.
+    private func recover() throws -> (recovered: Int, damaged: Int) {
+        let firstLive = max(header.ackedThrough + 1, header.tailSeq)
+        var maxSeq: UInt64 = 0, maxEnd: Int64 = SpoolFormat.dataStart
+        var minLive: (seq: UInt64, offset: Int64)?
+        var live = 0
+        var suspects: [Int64] = []
+        let windowSize = 1 << 20
+        var window = [UInt8](repeating: 0, count: windowSize)
+        var windowStart: Int64 = 0
+        var windowLength = 0
+        var scanEnd = dataEnd  // lowered if the file turns out shorter
+        let maxFrame = Int64(SpoolFormat.frameHeader + SpoolFormat.maxPayload)
+        var p = SpoolFormat.dataStart
+        /// Makes the window cover [p, p + min(maxFrame, rest)).
+        func cover(_ p: Int64) throws -> Bool {
+            let need = min(maxFrame, scanEnd - p)
+            if p >= windowStart, p + need <= windowStart + Int64(windowLength) { return true }
+            windowStart = p
+            let want = Int(min(Int64(windowSize), scanEnd - p))
+            windowLength = try window.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]), at: p) }
+            if windowLength < want { scanEnd = p + Int64(windowLength) }
+            return windowLength >= SpoolFormat.frameHeader
+        }
+        while p + Int64(SpoolFormat.frameHeader) <= scanEnd {
+            guard try cover(p) else { break }
+            // Fast path over zeros, padding and foreign bytes: find the next record marker.
+            let at = window.withUnsafeBytes { b -> Int in
+                var q = Int(p - windowStart)
+                let last = windowLength - SpoolFormat.frameHeader
+                while q <= last, b[q + 3] != UInt8(SpoolFormat.recordMarker) { q += 8 }
+                return q
+            }
+            p = windowStart + Int64(at)
+            if at > windowLength - SpoolFormat.frameHeader { continue }  // slide the window
+            guard try cover(p) else { break }
+            let local = Int(p - windowStart)
+            let frame = window.withUnsafeBytes { SpoolFormat.validFrame(UnsafeRawBufferPointer(rebasing: $0[0..<windowLength]), at: local) }
+            if let frame {
+                let size = SpoolFormat.frameSize(frame.length)
+                if frame.seq > maxSeq { maxSeq = frame.seq; maxEnd = p + size }
+                if frame.seq >= firstLive {
+                    live += 1
+                    if minLive == nil || frame.seq < minLive!.seq { minLive = (frame.seq, p) }
+                }
+                p += size
+            } else {
+                // A marker without a valid frame: a torn write, bit rot, or bytes of an overwritten
+                // record. It counts as damage only where live records are (decided below).
+                suspects.append(p)
+                p += 8
+            }
+        }
+        head = maxSeq > 0 ? maxEnd : SpoolFormat.dataStart
+        newestSeq = maxSeq >= firstLive ? maxSeq : 0
+        count = live
+        if let minLive {
+            tail = minLive.offset
+            tailSeq = minLive.seq
+        } else {
+            tail = head
+            tailSeq = max(maxSeq + 1, firstLive)
+        }
+        used = ringDistance(from: tail, to: head, full: count > 0)
+        header.nextSeq = max(header.nextSeq, maxSeq + 1, header.ackedThrough + 1)
+        durableThrough = maxSeq
+        let damaged = suspects.filter { inLiveRange($0) || $0 == head }.count
+        header.damaged += UInt64(damaged)
+        return (live, damaged)
+    }
+
+    // MARK: ring geometry
+
+    private func ringDistance(from a: Int64, to b: Int64, full: Bool) -> Int64 {
+        if a == b { return full ? dataEnd - SpoolFormat.dataStart : 0 }
+        return b > a ? b - a : (dataEnd - a) + (b - SpoolFormat.dataStart)
+    }
+
+    private func inLiveRange(_ p: Int64) -> Bool {
+        guard count > 0 else { return false }
+        if tail < head { return p >= tail && p < head }
+        return p >= tail || p < head
+    }
+
+    private func readWord(_ p: Int64, _ n: Int) throws -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: n)
+        let got = try b.withUnsafeMutableBytes { try file.read(into: $0, at: p) }
+        return got == n ? b : [UInt8](repeating: 0, count: n)
+    }
+
+    /// The first record at or after `p` (skipping padding, wrap markers and damage) before `head`.
+    /// Returns its offset, sequence number and frame size; `damage` counts resyncs over garbage.
+    private func nextRecord(from start: Int64, damage: inout Int) throws -> (offset: Int64, seq: UInt64, size: Int64)? {
+        var p = start
+        var steps: Int64 = 0
+        let limit = (dataEnd - SpoolFormat.dataStart) / 8 + 2
+        var inGarbage = false
+        while steps < limit {
+            steps += 1
+            // Reaching the head ends the records, except at the start of a full ring (head == tail).
+            if p == head && (steps > 1 || count == 0) { return nil }
+            if p + Int64(SpoolFormat.frameHeader) > dataEnd {
+                p = SpoolFormat.dataStart
+                continue
+            }
+            let h = try readWord(p, SpoolFormat.frameHeader)
+            let word0 = h.u32(at: 0)
+            if word0 >> 24 == SpoolFormat.recordMarker, Int(word0 & 0xFF_FFFF) <= SpoolFormat.maxPayload {
+                return (p, h.u64(at: 8), SpoolFormat.frameSize(Int(word0 & 0xFF_FFFF)))
+            }
+            if word0 == SpoolFormat.wrapMarker {
+                p = SpoolFormat.dataStart
+            } else if word0 == 0 {
+                let before = p
+                p = (p / SpoolFormat.sector + 1) * SpoolFormat.sector
+                if before < head && p > head { p = head }
+            } else {
+                if !inGarbage { damage += 1 }
+                inGarbage = true
+                p += 8
+            }
+            if p >= dataEnd { p = SpoolFormat.dataStart }
+        }
+        return nil
+    }
+
+    /// Moves the tail past the oldest record. Returns false when the spool is empty.
+    private func advanceTail() throws -> Bool {
+        guard count > 0 else { tail = head; return false }
+        var damage = 0
+        guard let first = try nextRecord(from: tail, damage: &damage) else {
+            count = 0
+            tail = head
+            used = 0
+            return false
+        }
+        header.damaged += UInt64(damage)
+        var next = first.offset + first.size
+        if next >= dataEnd { next = SpoolFormat.dataStart }
+        count -= 1
+        if count == 0 {
+            tail = head
+            tailSeq = header.nextSeq
+        } else if let after = try nextRecord(from: next, damage: &damage) {
+            tail = after.offset
+            tailSeq = after.seq
+        } else {
+            count = 0
+            tail = head
+            tailSeq = header.nextSeq
+        }
+        used = ringDistance(from: tail, to: head, full: count > 0)
+        header.tailSeq = tailSeq
+        headerDirty = true
+        return true
+    }
+
+    // MARK: writing
+
+    private func flushPending() throws {
+        guard !pending.isEmpty else { return }
+        try file.write(pending, at: pendingAt)
+        pendingAt += Int64(pending.count)
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Places `bytes` (a frame, or padding) at the head, wrapping or dropping the oldest records
+    /// as needed. Returns false if there is no room and the policy rejects.
+    private func place(_ size: Int64, dropAllowed: Bool) throws -> Bool {
+        while true {
+            if count == 0 {
+                tail = head
+                used = 0
+                if dataEnd - head >= size { return true }
+                try wrap()
+                tail = head
+                continue
+            }
+            if head > tail {
+                // Live records in [tail, head): free space at the end, then before the tail.
+                if dataEnd - head >= size { return true }
+                if tail - SpoolFormat.dataStart >= size {
+                    used += dataEnd - head
+                    try wrap()
+                    continue
+                }
+            } else if head < tail, tail - head >= size {
+                return true
+            }
+            guard dropAllowed else { return false }
+            try flushPending()
+            if try advanceTail() { header.dropped += 1 }
+        }
+    }
+
+    /// Marks the end of the ring at the head and continues at the start of the data region.
+    private func wrap() throws {
+        if dataEnd - head >= 8 {
+            if pending.isEmpty { pendingAt = head }
+            pending.appendLE(SpoolFormat.wrapMarker)
+            pending.appendLE(UInt32(0))
+        }
+        try flushPending()
+        head = SpoolFormat.dataStart
+        pendingAt = head
+    }
+
+    public func append(_ payloads: [[UInt8]]) throws -> ClosedRange<UInt64>? {
+        guard !payloads.isEmpty else { return nil }
+        return try lock.withLock {
+            guard !options.readOnly else { throw SpoolError(.readOnly, path: path, "is open read-only") }
+            let ringSize = dataEnd - SpoolFormat.dataStart
+            for p in payloads where p.count > SpoolFormat.maxPayload || SpoolFormat.frameSize(p.count) > ringSize / 4 {
+                throw SpoolError(.recordTooLarge, path: path, "a record of \(p.count) bytes is larger than the spool takes (\(min(SpoolFormat.maxPayload, Int(ringSize / 4) - SpoolFormat.frameHeader)) bytes)")
+            }
+            if options.policy == .rejectNewest {
+                let needed = payloads.reduce(Int64(0)) { $0 + SpoolFormat.frameSize($1.count) } + SpoolFormat.sector
+                if ringSize - used < needed + (dataEnd - head) {
+                    // Exact check: simulate placement without dropping.
+                    if !fits(payloads) {
+                        header.dropped += UInt64(payloads.count)
+                        headerDirty = true
+                        throw SpoolError(.full, path: path, "is full (\(used) of \(ringSize) bytes unacknowledged); \(payloads.count) new record(s) rejected")
+                    }
+                }
+            }
+            let first = header.nextSeq
+            pendingAt = head
+            for payload in payloads {
+                let size = SpoolFormat.frameSize(payload.count)
+                _ = try place(size, dropAllowed: true)
+                if pending.isEmpty { pendingAt = head }
+                SpoolFormat.appendFrame(seq: header.nextSeq, payload: payload, to: &pending)
+                if count == 0 { tail = head; tailSeq = header.nextSeq }
+                head += size
+                used += size
+                count += 1
+                newestSeq = header.nextSeq
+                header.nextSeq += 1
+            }
+            try commit(sync: options.sync == .always, force: false)
+            return first...(header.nextSeq - 1)
+        }
+    }
+
+    /// Whether `payloads` fit without dropping anything (for reject-newest).
+    private func fits(_ payloads: [[UInt8]]) -> Bool {
+        var h = head, c = count
+        for payload in payloads {
+            let size = SpoolFormat.frameSize(payload.count)
+            let wrapped = c > 0 && h <= tail
+            if !wrapped {
+                if dataEnd - h >= size { h += size; c += 1; continue }
+                if c == 0 || tail - SpoolFormat.dataStart >= size { h = SpoolFormat.dataStart + size; c += 1; continue }
+                return false
+            }
+            if tail - h >= size { h += size; c += 1; continue }
+            return false
+        }
+        return true
+    }
+
+    /// Writes pending bytes; at a sync point pads to the sector, fdatasyncs and records the header.
+    private func commit(sync: Bool, force: Bool) throws {
+        let now = clock.nanoseconds()
+        let due = force || sync || (options.sync == .batch && now &- lastSync >= UInt64(options.syncIntervalMilliseconds) * 1_000_000)
+        if due && newestSeq > durableThrough && options.sync != .none || (force && head % SpoolFormat.sector != 0) {
+            let pad = head % SpoolFormat.sector == 0 ? 0 : SpoolFormat.sector - head % SpoolFormat.sector
+            if pad > 0, try place(pad, dropAllowed: true) {
+                if pending.isEmpty { pendingAt = head }
+                pending.append(contentsOf: repeatElement(0, count: Int(pad)))
+                head += pad
+                used += pad
+                if count == 0 {
+                    tail = head
+                    used = 0
+                }
+            }
+        }
+        try flushPending()
+        if due {
+            if headerDirty || force || newestSeq > durableThrough {
+                header.tailSeq = count > 0 ? tailSeq : header.nextSeq
+                header.generation += 1
+                activeSlot = 1 - activeSlot
+                try file.write(header.encoded(), at: Int64(activeSlot * SpoolFormat.slotSize))
+                headerDirty = false
+            }
+            if options.sync != .none { try file.datasync() }
+            durableThrough = newestSeq
+            lastSync = now
+        }
+    }
+
+    // MARK: reading and acknowledging
+
+    public func peek(maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {
+        try lock.withLock {
+            guard count > 0, maxRecords > 0 else { return [] }
+            try flushPending()
+            var out: [SpoolRecord] = []
+            var bytes = 0
+            var p = tail
+            var damage = 0
+            while out.count < maxRecords, out.count < count {
+                guard let r = try nextRecord(from: p, damage: &damage) else { break }
+                var frame = [UInt8](repeating: 0, count: Int(r.size))
+                _ = try frame.withUnsafeMutableBytes { try file.read(into: $0, at: r.offset) }
+                p = r.offset + r.size
+                if p >= dataEnd { p = SpoolFormat.dataStart }
+                guard let valid = frame.withUnsafeBytes({ SpoolFormat.validFrame($0, at: 0) }) else { continue }
+                if !out.isEmpty && bytes + valid.length > maxBytes { break }
+                bytes += valid.length
+                out.append(SpoolRecord(seq: valid.seq, payload: Array(frame[SpoolFormat.frameHeader..<(SpoolFormat.frameHeader + valid.length)])))
+            }
+            return out
+        }
+    }
+
+    public func acknowledge(through seq: UInt64) throws {
+        try lock.withLock {
+            guard !options.readOnly else { throw SpoolError(.readOnly, path: path, "is open read-only") }
+            try flushPending()
+            while count > 0, tailSeq <= seq {
+                guard try advanceTail() else { break }
+            }
+            if seq > header.ackedThrough {
+                header.ackedThrough = min(seq, header.nextSeq - 1)
+                headerDirty = true
+            }
+            try commit(sync: false, force: false)
+        }
+    }
+
+    public func sync() throws {
+        try lock.withLock {
+            guard !options.readOnly else { return }
+            try commit(sync: true, force: true)
+        }
+    }
+
+    public func flushIfDue() throws {
+        try lock.withLock {
+            guard !options.readOnly else { return }
+            try commit(sync: false, force: false)
+        }
+    }
+
+    public func waitUntilDurable(_ seq: UInt64) throws {
+        let wait: UInt64 = lock.withLock {
+            guard seq > durableThrough, options.sync == .batch else { return 0 }
+            let interval = UInt64(options.syncIntervalMilliseconds) * 1_000_000
+            let elapsed = clock.nanoseconds() &- lastSync
+            return elapsed >= interval ? 0 : interval - elapsed
+        }
+        if wait > 0 { clock.sleep(microseconds: wait / 1000) }
+        try lock.withLock {
+            if seq > durableThrough && !options.readOnly { try commit(sync: true, force: false) }
+        }
+    }
+
+    public var stats: SpoolStats {
+        lock.withLock {
+            SpoolStats(capacityBytes: dataEnd, usedBytes: used, recordCount: count,
+                       oldestSeq: count > 0 ? tailSeq : nil, newestSeq: count > 0 ? newestSeq : nil,
+                       acknowledgedThrough: header.ackedThrough, dropped: header.dropped, damaged: header.damaged,
+                       durableThrough: durableThrough)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Testing
+import EdgeCore
+@testable import Spool
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh temporary directory, removed by the caller with `removeTree`.
+func temporaryDirectory() -> String {
+    var template = Array("/tmp/tagoedge-spool-XXXXXX".utf8CString)
+    _ = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    return String(cString: template)
+}
+
+func removeTree(_ path: String) {
+    if let dir = opendir(path) {
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { unlink(path + "/" + name) }
+        }
+        closedir(dir)
+    }
+    rmdir(path)
+}
+
+func payload(_ n: UInt64, size: Int = 40) -> [UInt8] {
+    var p = [UInt8](repeating: UInt8(n & 0xFF), count: size)
+    withUnsafeBytes(of: n.littleEndian) { for (i, b) in $0.enumerated() where i < size { p[i] = b } }
+    return p
+}
+
+/// The contract every spool keeps (after Telegraf's BufferSuiteTest): run against the file and
+/// the memory implementation alike.
+enum Kind: String, CaseIterable, CustomTestStringConvertible {
+    case file, memory
+    var testDescription: String { rawValue }
+}
+
+final class SpoolUnderTest {
+    let kind: Kind
+    let dir = temporaryDirectory()
+    var spool: Spool
+    let capacity: Int64
+    let policy: SpoolFullPolicy
+
+    init(_ kind: Kind, capacity: Int64 = 64 << 10, policy: SpoolFullPolicy = .dropOldest, sync: SpoolSyncMode = .batch) throws {
+        self.kind = kind
+        self.capacity = capacity
+        self.policy = policy
+        switch kind {
+        case .file: spool = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: capacity, sync: sync, policy: policy), clock: ManualClock())
+        case .memory: spool = MemorySpool(capacityBytes: capacity, policy: policy)
+        }
+    }
+
+    /// Closes and opens again (the file spool); the memory spool stays as it is.
+    func reopen() throws {
+        guard kind == .file, let file = spool as? FileSpool else { return }
+        try file.close()
+        spool = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: capacity, policy: policy), clock: ManualClock())
+    }
+
+    deinit { removeTree(dir) }
+}
+
+@Suite struct SpoolContractTests {
+    @Test(arguments: Kind.allCases)
+    func appendPeekAcknowledgeInOrder(kind: Kind) throws {
+        let s = try SpoolUnderTest(kind)
+        #expect(try s.spool.append((1...10).map { payload($0) }) == 1...10)
+        #expect(try s.spool.append([payload(11)]) == 11...11)
+        let batch = try s.spool.peek(maxRecords: 4, maxBytes: 1 << 20)
+        #expect(batch.map(\.seq) == [1, 2, 3, 4])
+        #expect(batch[2].payload == payload(3))
+        // Peeking again returns the same records until they are acknowledged.
+        #expect(try s.spool.peek(maxRecords: 4, maxBytes: 1 << 20).map(\.seq) == [1, 2, 3, 4])
+        try s.spool.acknowledge(through: 4)
+        #expect(try s.spool.peek(maxRecords: 100, maxBytes: 1 << 20).map(\.seq) == Array(5...11))
+        let st = s.spool.stats
+        #expect(st.recordCount == 7)
+        #expect(st.oldestSeq == 5)
+        #expect(st.newestSeq == 11)
+        #expect(st.acknowledgedThrough == 4)
+        #expect(st.dropped == 0)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func peekHonoursTheByteLimitButAlwaysReturnsOne(kind: Kind) throws {
+        let s = try SpoolUnderTest(kind)
+        try s.spool.append((1...5).map { payload($0, size: 100) })
+        #expect(try s.spool.peek(maxRecords: 10, maxBytes: 250).count == 2)
+        #expect(try s.spool.peek(maxRecords: 10, maxBytes: 10).count == 1)
+        #expect(try s.spool.peek(maxRecords: 0, maxBytes: 1000).isEmpty)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func partialAcknowledgementAndAcknowledgingTooFar(kind: Kind) throws {
+        let s = try SpoolUnderTest(kind)
+        try s.spool.append((1...6).map { payload($0) })
+        try s.spool.acknowledge(through: 2)
+        try s.spool.acknowledge(through: 1)  // going back changes nothing
+        #expect(s.spool.stats.oldestSeq == 3)
+        try s.spool.acknowledge(through: 1000)  // beyond the newest: everything, no more
+        #expect(s.spool.stats.recordCount == 0)
+        #expect(s.spool.stats.acknowledgedThrough == 6)
+        #expect(try s.spool.append([payload(7)]) == 7...7)  // sequence numbers keep increasing
+        #expect(try s.spool.peek(maxRecords: 10, maxBytes: 1 << 20).map(\.seq) == [7])
+    }
+
+    @Test(arguments: Kind.allCases)
+    func overfillDropsTheOldestAndCountsThem(kind: Kind) throws {
+        let s = try SpoolUnderTest(kind, capacity: 16 << 10)  // 12 KiB of ring
+        let n: UInt64 = 1000
+        for i in 1...n { try s.spool.append([payload(i, size: 40)]) }
+        let st = s.spool.stats
+        #expect(st.dropped > 0)
+        #expect(st.newestSeq == n)
+        #expect(UInt64(st.recordCount) + st.dropped == n)
+        let kept = try s.spool.peek(maxRecords: 10_000, maxBytes: 1 << 30)
+        #expect(kept.map(\.seq) == Array((n - UInt64(kept.count) + 1)...n))  // the newest, contiguous
+        #expect(kept.allSatisfy { $0.payload == payload($0.seq, size: 40) })
+    }
+
+    @Test(arguments: Kind.allCases)
+    func rejectNewestKeepsTheOldest(kind: Kind) throws {
+        let s = try SpoolUnderTest(kind, capacity: 16 << 10, policy: .rejectNewest)
+        var accepted: UInt64 = 0
+        var rejected = 0
+        for i in 1...1000 as ClosedRange<UInt64> {
+            do {
+                try s.spool.append([payload(i, size: 40)])
+                accepted += 1
+            } catch let e as SpoolError {
+                #expect(e.kind == .full)
+                rejected += 1
+            }
+        }
+        #expect(rejected > 0)
+        #expect(s.spool.stats.dropped == UInt64(rejected))
+        #expect(try s.spool.peek(maxRecords: 10_000, maxBytes: 1 << 30).map(\.seq) == Array(1...accepted))
+        // Acknowledging makes room again.
+        try s.spool.acknowledge(through: accepted)
+        #expect(try s.spool.append([payload(1001)]) != nil)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func wrapsAroundManyTimesWithAcknowledgements(kind: Kind) throws {
+        let s = try SpoolUnderTest(kind, capacity: 16 << 10)
+        var expected: UInt64 = 1
+        var seq: UInt64 = 0
+        for round in 0..<200 {
+            let size = 20 + (round * 37) % 300
+            let batch = (0..<(1 + round % 7)).map { _ -> [UInt8] in seq += 1; return payload(seq, size: size) }
+            try s.spool.append(batch)
+            let got = try s.spool.peek(maxRecords: 5, maxBytes: 1 << 20)
+            #expect(got.first?.seq == expected, "round \(round)")
+            for r in got { #expect(r.payload.prefix(8) == payload(r.seq, size: 8)[...]) }
+            if let last = got.last {
+                try s.spool.acknowledge(through: last.seq)
+                expected = last.seq + 1
+            }
+        }
+        #expect(s.spool.stats.dropped == 0)
+        let rest = try s.spool.peek(maxRecords: 10_000, maxBytes: 1 << 30).map(\.seq)
+        #expect(rest == Array(expected..<(seq + 1)))
+    }
+
+    @Test(arguments: Kind.allCases)
+    func reopenKeepsUnacknowledgedRecordsAndSequence(kind: Kind) throws {
+        let s = try SpoolUnderTest(kind)
+        try s.spool.append((1...20).map { payload($0) })
+        try s.spool.acknowledge(through: 5)
+        try s.reopen()
+        #expect(try s.spool.peek(maxRecords: 100, maxBytes: 1 << 20).map(\.seq) == Array(6...20))
+        #expect(try s.spool.append([payload(21)]) == 21...21)
+        #expect(s.spool.stats.acknowledgedThrough == 5)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func oversizedRecordIsRefused(kind: Kind) throws {
+        let s = try SpoolUnderTest(kind, capacity: 16 << 10)
+        #expect { try s.spool.append([[UInt8](repeating: 1, count: 8000)]) } throws: { ($0 as? SpoolError)?.kind == .recordTooLarge }
+        #expect(s.spool.stats.recordCount == 0)
+    }
+}
