@@ -67,7 +67,7 @@ struct SpoolFile {
     }
 }
 
-extension Array where Element == UInt8 {
+extension Array where Element == UInt8 {  // little-endian helpers for the file format
     @inline(__always) mutating func appendLE(_ v: UInt32) { Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) } }
     @inline(__always) mutating func appendLE(_ v: UInt64) { Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) } }
 

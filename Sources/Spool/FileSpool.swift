@@ -297,7 +297,7 @@ public final class FileSpool: Spool {
 
     /// The first record at or after `p` (skipping padding, wrap markers and damage) before `head`.
     /// Returns its offset, sequence number and frame size; `damage` counts resyncs over garbage.
-    private func nextRecord(from start: Int64, damage: inout Int) throws -> (offset: Int64, seq: UInt64, size: Int64)? {
+    private func nextRecord(from start: Int64, damage: inout Int) throws -> (offset: Int64, seq: UInt64, size: Int64, frame: [UInt8])? {
         var p = start
         var steps: Int64 = 0
         let limit = (dataEnd - SpoolFormat.dataStart) / 8 + 2
@@ -312,10 +312,19 @@ public final class FileSpool: Spool {
             }
             let h = try readWord(p, SpoolFormat.frameHeader)
             let word0 = h.u32(at: 0)
-            if word0 >> 24 == SpoolFormat.recordMarker, Int(word0 & 0xFF_FFFF) <= SpoolFormat.maxPayload {
-                return (p, h.u64(at: 8), SpoolFormat.frameSize(Int(word0 & 0xFF_FFFF)))
+            let length = Int(word0 & 0xFF_FFFF)
+            if word0 >> 24 == SpoolFormat.recordMarker, length <= SpoolFormat.maxPayload, p + SpoolFormat.frameSize(length) <= dataEnd {
+                // The whole frame is checked, so a damaged record is never taken for a live one.
+                let frame = try readWord(p, SpoolFormat.frameHeader + length)
+                if frame.withUnsafeBytes({ SpoolFormat.validFrame($0, at: 0) }) != nil {
+                    return (p, h.u64(at: 8), SpoolFormat.frameSize(length), frame)
+                }
             }
-            if word0 == SpoolFormat.wrapMarker {
+            if word0 >> 24 == SpoolFormat.recordMarker {
+                if !inGarbage { damage += 1 }
+                inGarbage = true
+                p += 8
+            } else if word0 == SpoolFormat.wrapMarker {
                 p = SpoolFormat.dataStart
             } else if word0 == 0 {
                 let before = p
@@ -511,14 +520,12 @@ public final class FileSpool: Spool {
             var damage = 0
             while out.count < maxRecords, out.count < count {
                 guard let r = try nextRecord(from: p, damage: &damage) else { break }
-                var frame = [UInt8](repeating: 0, count: Int(r.size))
-                _ = try frame.withUnsafeMutableBytes { try file.read(into: $0, at: r.offset) }
                 p = r.offset + r.size
                 if p >= dataEnd { p = SpoolFormat.dataStart }
-                guard let valid = frame.withUnsafeBytes({ SpoolFormat.validFrame($0, at: 0) }) else { continue }
-                if !out.isEmpty && bytes + valid.length > maxBytes { break }
-                bytes += valid.length
-                out.append(SpoolRecord(seq: valid.seq, payload: Array(frame[SpoolFormat.frameHeader..<(SpoolFormat.frameHeader + valid.length)])))
+                let length = r.frame.count - SpoolFormat.frameHeader
+                if !out.isEmpty && bytes + length > maxBytes { break }
+                bytes += length
+                out.append(SpoolRecord(seq: r.seq, payload: Array(r.frame[SpoolFormat.frameHeader...])))
             }
             return out
         }

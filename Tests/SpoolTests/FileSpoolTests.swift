@@ -1,0 +1,296 @@
+import Testing
+import EdgeCore
+@testable import Spool
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let fixtures: String = {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast()
+    return parts.joined(separator: "/") + "/Fixtures"
+}()
+
+func readBytes(_ path: String) -> [UInt8] {
+    let fd = open(path, O_RDONLY)
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        out += chunk.prefix(n)
+    }
+    return out
+}
+
+func writeBytes(_ path: String, _ bytes: [UInt8]) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+}
+
+func listDirectory(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let e = readdir(dir) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+}
+
+/// Offset of the record with sequence number `seq` in a spool file (scan of the data region).
+func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
+    var p = 4096
+    while p + 16 <= bytes.count {
+        if bytes.u32(at: p) >> 24 == 0xA5, bytes.u64(at: p + 8) == seq { return p }
+        p += 8
+    }
+    return nil
+}
+
+/// Builds the golden damaged files. Run with TAGOEDGE_WRITE_FIXTURES=1 to write them anew;
+/// the committed files are what the tests read.
+@Suite struct FixtureWriter {
+    @Test(.enabled(if: getenv("TAGOEDGE_WRITE_FIXTURES") != nil)) func writeFixtures() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        func build(_ name: String, capacity: Int64 = 16 << 10, _ body: (FileSpool) throws -> Void) throws -> [UInt8] {
+            let path = dir + "/" + name
+            let s = try FileSpool(path: path, options: .init(capacityBytes: capacity, sync: .none), clock: ManualClock())
+            try body(s)
+            try s.close()
+            return readBytes(path)
+        }
+        writeBytes(fixtures + "/empty.spool", [])
+        let ten = try build("ten") { try $0.append((1...10).map { payload($0) }) }
+        writeBytes(fixtures + "/short-header.spool", Array(ten.prefix(100)))
+
+        var future = ten
+        for slot in [0, 512] {
+            future[slot + 8] = 2  // version 2
+            let crc = Checksum.crc32c(Array(future[slot..<(slot + 80)]))
+            withUnsafeBytes(of: crc.littleEndian) { for (i, b) in $0.enumerated() { future[slot + 80 + i] = b } }
+        }
+        writeBytes(fixtures + "/future-version.spool", future)
+
+        var truncated = ten
+        let last = recordOffset(ten, seq: 10)!
+        for i in (last + 40)..<(last + 56) { truncated[i] = 0 }  // the end of record 10 never reached the disk
+        writeBytes(fixtures + "/truncated-record.spool", truncated)
+
+        var badCRC = ten
+        badCRC[recordOffset(ten, seq: 5)! + 20] ^= 0x40  // one flipped bit in record 5's payload
+        writeBytes(fixtures + "/bad-crc-middle.spool", badCRC)
+
+        var damagedHeader = ten
+        damagedHeader[40] ^= 0xFF
+        damagedHeader[512 + 40] ^= 0xFF
+        writeBytes(fixtures + "/damaged-header.spool", damagedHeader)
+
+        let wrapped = try build("wrapped") { s in
+            var seq: UInt64 = 0
+            for _ in 0..<60 {
+                try s.append((0..<5).map { _ in seq += 1; return payload(seq, size: 40) })
+                if seq > 200 { try s.acknowledge(through: seq - 200) }
+            }
+        }
+        writeBytes(fixtures + "/wrapped.spool", wrapped)
+    }
+}
+
+@Suite struct GoldenFixtureTests {
+    /// Copies a fixture into a fresh directory and opens it.
+    func open(_ name: String) throws -> (FileSpool, String) {
+        let dir = temporaryDirectory()
+        writeBytes(dir + "/spool", readBytes(fixtures + "/" + name))
+        return (try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 16 << 10), clock: ManualClock()), dir)
+    }
+
+    func seqs(_ s: FileSpool) throws -> [UInt64] { try s.peek(maxRecords: 10_000, maxBytes: 1 << 30).map(\.seq) }
+
+    @Test func emptyFileBecomesAFreshSpool() throws {
+        let (s, dir) = try open("empty.spool")
+        defer { removeTree(dir) }
+        #expect(s.openReport.created)
+        #expect(s.openReport.setAside == nil)
+        #expect(try s.append([payload(1)]) == 1...1)
+    }
+
+    @Test(arguments: [("short-header.spool", "short header"), ("future-version.spool", "newer TagoEdge (spool format version 2")])
+    func unreadableFileIsSetAsideAndAFreshSpoolStarted(name: String, reason: String) throws {
+        let (s, dir) = try open(name)
+        defer { removeTree(dir) }
+        let report = s.openReport
+        #expect(report.reason?.contains(reason) == true, "\(String(describing: report.reason))")
+        let aside = try #require(report.setAside)
+        #expect(aside.hasPrefix(dir + "/spool.damaged-"))
+        #expect(readBytes(aside) == readBytes(fixtures + "/" + name))  // kept untouched for inspection
+        #expect(listDirectory(dir).count == 2)
+        #expect(s.stats.recordCount == 0)
+        #expect(try s.append([payload(1)]) != nil)
+    }
+
+    @Test func tornLastRecordIsCutAway() throws {
+        let (s, dir) = try open("truncated-record.spool")
+        defer { removeTree(dir) }
+        #expect(try seqs(s) == Array(1...9))
+        #expect(s.openReport.damaged == 1)
+        #expect(s.openReport.recovered == 9)
+        let next = try #require(try s.append([payload(99)]))
+        #expect(next.lowerBound >= 10)
+        #expect(try seqs(s).last == next.lowerBound)
+    }
+
+    @Test func badCRCInTheMiddleLosesOnlyThatRecord() throws {
+        let (s, dir) = try open("bad-crc-middle.spool")
+        defer { removeTree(dir) }
+        #expect(try seqs(s) == [1, 2, 3, 4, 6, 7, 8, 9, 10])
+        #expect(s.openReport.damaged == 1)
+        #expect(s.stats.damaged == 1)
+        let records = try s.peek(maxRecords: 100, maxBytes: 1 << 20)
+        #expect(records.allSatisfy { $0.payload == payload($0.seq) })
+        try s.acknowledge(through: 6)
+        #expect(try seqs(s) == [7, 8, 9, 10])
+    }
+
+    @Test func damagedHeaderIsRecoveredByScanning() throws {
+        let (s, dir) = try open("damaged-header.spool")
+        defer { removeTree(dir) }
+        #expect(s.openReport.reason?.contains("header damaged") == true)
+        #expect(s.openReport.setAside == nil)
+        #expect(try seqs(s) == Array(1...10))
+    }
+
+    @Test func wrappedRingRecoversInOrder() throws {
+        let (s, dir) = try open("wrapped.spool")
+        defer { removeTree(dir) }
+        let got = try s.peek(maxRecords: 10_000, maxBytes: 1 << 30)
+        #expect(got.first?.seq == 101)
+        #expect(got.map(\.seq) == Array(101...300))
+        #expect(got.allSatisfy { $0.payload == payload($0.seq, size: 40) })
+        #expect(s.openReport.damaged == 0)
+        #expect(s.stats.dropped == 0)
+        // It keeps going around.
+        for i in 301...700 as ClosedRange<UInt64> {
+            try s.append([payload(i, size: 40)])
+            try s.acknowledge(through: i - 150)
+        }
+        #expect(try seqs(s) == Array(551...700))
+    }
+}
+
+@Suite struct FileSpoolTests {
+    @Test func secondWriterIsRefused() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        let first = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 64 << 10), clock: ManualClock())
+        #expect { try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 64 << 10)) } throws: {
+            ($0 as? SpoolError)?.kind == .locked && "\($0)".contains("locked by another process")
+        }
+        // A reader that does not write may look while the writer runs.
+        try first.append([payload(1)])
+        try first.sync()
+        let reader = try FileSpool(path: dir + "/spool", options: .init(readOnly: true))
+        #expect(try reader.peek(maxRecords: 10, maxBytes: 1000).map(\.seq) == [1])
+        #expect(throws: SpoolError.self) { try reader.append([payload(2)]) }
+        try first.close()
+        #expect(throws: Never.self) { try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 64 << 10)) }
+    }
+
+    @Test func fileIsCreatedPrivateAndPreallocated() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        let s = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 1 << 20), clock: ManualClock())
+        var st = stat()
+        stat(dir + "/spool", &st)
+        #expect(st.st_mode & 0o777 == 0o600)
+        #expect(st.st_size == 1 << 20)
+        #expect(s.stats.capacityBytes == 1 << 20)
+        #expect(s.openReport.created)
+    }
+
+    @Test func batchModeSyncsAtMostOncePerInterval() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        let clock = ManualClock()
+        let s = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 64 << 10, sync: .batch, syncIntervalMilliseconds: 1000), clock: clock)
+        try s.append([payload(1)])
+        #expect(s.stats.durableThrough == 0)
+        clock.advance(nanoseconds: 500_000_000)
+        try s.flushIfDue()
+        #expect(s.stats.durableThrough == 0)
+        clock.advance(nanoseconds: 600_000_000)
+        try s.flushIfDue()
+        #expect(s.stats.durableThrough == 1)
+        try s.append([payload(2), payload(3)])
+        let before = clock.nanoseconds()
+        try s.waitUntilDurable(3)
+        #expect(s.stats.durableThrough == 3)
+        #expect(clock.nanoseconds() - before >= 1_000_000_000)  // waited for the next group commit
+    }
+
+    @Test func alwaysModeIsDurableOnReturn() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        let s = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 64 << 10, sync: .always), clock: ManualClock())
+        let r = try #require(try s.append([payload(1), payload(2)]))
+        #expect(s.stats.durableThrough == r.upperBound)
+        // Each sync point pads to a 512-byte sector: the next append starts on a fresh sector.
+        try s.append([payload(3)])
+        let bytes = readBytes(dir + "/spool")
+        #expect(recordOffset(bytes, seq: 3)! % 512 == 0)
+    }
+
+    @Test func acknowledgementsSurviveReopen() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        var s: FileSpool? = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 64 << 10), clock: ManualClock())
+        try s?.append((1...50).map { payload($0) })
+        try s?.acknowledge(through: 30)
+        try s?.close()
+        s = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 64 << 10), clock: ManualClock())
+        #expect(s?.stats.oldestSeq == 31)
+        #expect(s?.stats.acknowledgedThrough == 30)
+        #expect(s?.openReport.recovered == 20)
+    }
+
+    @Test func capacityChangeKeepsTheFileAndSaysSo() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 64 << 10), clock: ManualClock()).close()
+        let s = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 128 << 10), clock: ManualClock())
+        #expect(s.stats.capacityBytes == 64 << 10)
+        #expect(s.openReport.capacityNote != nil)
+    }
+
+    @Test func missingDirectoryIsAClearError() {
+        #expect { try FileSpool(path: "/nonexistent-dir/spool") } throws: { "\($0)" == "spool /nonexistent-dir/spool: open failed: No such file or directory" }
+    }
+}
+
+@Suite struct ReadingCodecTests {
+    @Test func roundTripsEveryKindOfValue() {
+        let t = Timestamp(millisecondsSince1970: 1_780_000_000_123)
+        let readings = [
+            Reading(variable: "env_temperature", value: .number(21.37), unit: "°C", time: t),
+            Reading(variable: "door_state", value: .bool(true), time: t),
+            Reading(variable: "note", value: .string("hello, world"), time: t, metadata: ["rom": "28-0316a2792aff", "k": "v"]),
+            Reading(variable: "neg", value: .number(-1e-9), unit: nil, time: Timestamp(millisecondsSince1970: -5)),
+        ]
+        for r in readings {
+            #expect(ReadingCodec.decode(ReadingCodec.encode(r)) == r)
+        }
+        #expect(ReadingCodec.encode(readings[0]).count < 45)
+    }
+
+    @Test func rejectsDamagedPayloads() {
+        var bytes = ReadingCodec.encode(Reading(variable: "x", value: .number(1), time: Timestamp(millisecondsSince1970: 0)))
+        #expect(ReadingCodec.decode(Array(bytes.dropLast())) == nil)
+        #expect(ReadingCodec.decode(bytes + [0]) == nil)
+        bytes[0] = 9
+        #expect(ReadingCodec.decode(bytes) == nil)
+    }
+}
