@@ -37,6 +37,6 @@ let package = Package(
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
         // Runs the built `tagoedge` binary as a user or script would.
-        .testTarget(name: "CLITests", dependencies: ["EdgeCore", "tagoedge"]),
+        .testTarget(name: "CLITests", dependencies: ["EdgeCore", "Spool", "tagoedge"]),
     ]
 )

@@ -531,6 +531,23 @@ public final class FileSpool: Spool {
         }
     }
 
+    /// Visits every unacknowledged record, oldest first, without holding them all in memory;
+    /// `body` returns false to stop.
+    public func forEachRecord(_ body: (SpoolRecord) throws -> Bool) throws {
+        try lock.withLock {
+            try flushPending()
+            var p = tail
+            var damage = 0
+            var seen = 0
+            while seen < count, let r = try nextRecord(from: p, damage: &damage) {
+                seen += 1
+                p = r.offset + r.size
+                if p >= dataEnd { p = SpoolFormat.dataStart }
+                guard try body(SpoolRecord(seq: r.seq, payload: Array(r.frame[SpoolFormat.frameHeader...]))) else { return }
+            }
+        }
+    }
+
     public func acknowledge(through seq: UInt64) throws {
         try lock.withLock {
             guard !options.readOnly else { throw SpoolError(.readOnly, path: path, "is open read-only") }

@@ -46,6 +46,8 @@ public struct SpoolSettings: Sendable, Equatable {
     public var path = "/var/lib/tagoedge/spool"
     public var capacityBytes: Int64 = 64 * 1024 * 1024
     public var sync = Sync.batch
+
+    public init() {}
 }
 
 /// The supported drivers, by their config name.
