@@ -7,6 +7,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tagoedge", targets: ["tagoedge"]),
+        // Benchmarks, apart from the tests: each prints ratios against a baseline run side by side.
+        .executable(name: "tagoedge-bench", targets: ["tagoedge-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +33,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // SQLite, the spool benchmark's baseline (system libsqlite3).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .executableTarget(name: "tagoedge-bench", dependencies: ["CSQLite", "Spool", "EdgeCore"], path: "Benchmarks/tagoedge-bench"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),

@@ -73,6 +73,7 @@ public final class FileSpool: Spool {
     private var durableThrough: UInt64 = 0
     private var lastSync: UInt64
     private var headerDirty = false
+    private var lastHeaderWrite: UInt64 = 0
     private var pending: [UInt8] = []
     private var pendingAt: Int64 = 0
     private var closed = false
@@ -122,7 +123,7 @@ public final class FileSpool: Spool {
             dataEnd = h.capacity
             if damagedHeader { report.reason = "header damaged; records recovered by scanning" }
             if h.capacity != capacity { report.capacityNote = "the file holds \(h.capacity) bytes; \(capacity) was asked for; the file's size is kept" }
-            if try file.size() < h.capacity, !options.readOnly { try file.reserve(h.capacity) }
+            if !options.readOnly, try file.size() < h.capacity { try file.reserve(h.capacity) }
             let found = try recover()
             report.recovered = found.recovered
             report.damaged = found.damaged
@@ -289,10 +290,31 @@ public final class FileSpool: Spool {
         return p >= tail || p < head
     }
 
+    /// Reads `n` bytes at `p` through a read-ahead window, so walking records (peek, acknowledge,
+    /// drop) costs one pread per 64 KiB rather than two per record. Writes that overlap the
+    /// window invalidate it.
     private func readWord(_ p: Int64, _ n: Int) throws -> [UInt8] {
-        var b = [UInt8](repeating: 0, count: n)
-        let got = try b.withUnsafeMutableBytes { try file.read(into: $0, at: p) }
-        return got == n ? b : [UInt8](repeating: 0, count: n)
+        if p < readCacheStart || p + Int64(n) > readCacheStart + Int64(readCacheLength) {
+            let want = Int(min(Int64(max(Self.readAhead, n)), dataEnd - p))
+            if readCache.count < want { readCache = [UInt8](repeating: 0, count: want) }
+            readCacheStart = p
+            readCacheLength = try readCache.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]), at: p) }
+            guard readCacheLength >= n else {
+                readCacheLength = 0
+                return [UInt8](repeating: 0, count: n)
+            }
+        }
+        let local = Int(p - readCacheStart)
+        return Array(readCache[local..<(local + n)])
+    }
+
+    private static let readAhead = 64 << 10
+    private var readCache: [UInt8] = []
+    private var readCacheStart: Int64 = 0
+    private var readCacheLength = 0
+
+    private func invalidateReadCache(_ offset: Int64, _ length: Int) {
+        if offset < readCacheStart + Int64(readCacheLength), offset + Int64(length) > readCacheStart { readCacheLength = 0 }
     }
 
     /// The first record at or after `p` (skipping padding, wrap markers and damage) before `head`.
@@ -375,6 +397,7 @@ public final class FileSpool: Spool {
 
     private func flushPending() throws {
         guard !pending.isEmpty else { return }
+        invalidateReadCache(pendingAt, pending.count)
         try file.write(pending, at: pendingAt)
         pendingAt += Int64(pending.count)
         pending.removeAll(keepingCapacity: true)
@@ -495,12 +518,16 @@ public final class FileSpool: Spool {
         }
         try flushPending()
         if due {
-            if headerDirty || force || newestSeq > durableThrough {
+            // The header only holds hints (recovery rescans the records), so it is rewritten at
+            // most once per interval, and only when acknowledgements or counters changed.
+            let interval = UInt64(options.syncIntervalMilliseconds) * 1_000_000
+            if force || (headerDirty && now &- lastHeaderWrite >= interval) {
                 header.tailSeq = count > 0 ? tailSeq : header.nextSeq
                 header.generation += 1
                 activeSlot = 1 - activeSlot
                 try file.write(header.encoded(), at: Int64(activeSlot * SpoolFormat.slotSize))
                 headerDirty = false
+                lastHeaderWrite = now
             }
             if options.sync != .none { try file.datasync() }
             durableThrough = newestSeq

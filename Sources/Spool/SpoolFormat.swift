@@ -30,16 +30,21 @@ enum SpoolFormat {
 
     /// A record's frame: header then payload, padded to 8 bytes, appended to `out`.
     static func appendFrame(seq: UInt64, payload: [UInt8], to out: inout [UInt8]) {
-        let word0 = recordMarker << 24 | UInt32(payload.count)
-        var crc = withUnsafeBytes(of: word0.littleEndian) { Checksum.crc32c($0) }
-        crc = withUnsafeBytes(of: seq.littleEndian) { Checksum.crc32c($0, seed: crc) }
-        crc = payload.withUnsafeBytes { Checksum.crc32c($0, seed: crc) }
-        out.appendLE(word0)
-        out.appendLE(crc)
-        out.appendLE(seq)
-        out.append(contentsOf: payload)
-        let pad = Int(frameSize(payload.count)) - frameHeader - payload.count
-        if pad > 0 { out.append(contentsOf: repeatElement(0, count: pad)) }
+        let start = out.count
+        let size = Int(frameSize(payload.count))
+        out.append(contentsOf: repeatElement(0, count: size))
+        out.withUnsafeMutableBytes { raw in
+            let frame = UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + size)])
+            frame.storeBytes(of: (recordMarker << 24 | UInt32(payload.count)).littleEndian, toByteOffset: 0, as: UInt32.self)
+            frame.storeBytes(of: seq.littleEndian, toByteOffset: 8, as: UInt64.self)
+            payload.withUnsafeBytes { p in
+                if let base = p.baseAddress { (frame.baseAddress! + frameHeader).copyMemory(from: base, byteCount: p.count) }
+            }
+            // The CRC covers the first word, then the sequence number and payload (contiguous).
+            var crc = Checksum.crc32c(UnsafeRawBufferPointer(rebasing: frame[0..<4]))
+            crc = Checksum.crc32c(UnsafeRawBufferPointer(rebasing: frame[8..<(frameHeader + payload.count)]), seed: crc)
+            frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+        }
     }
 
     /// Checks a frame at `p` in `b`; returns (seq, payload length) when valid.
