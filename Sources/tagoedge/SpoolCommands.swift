@@ -95,7 +95,9 @@ struct SpoolCommand: ParsableCommand {
                 settings.capacityBytes = bytes
             }
             let mode = SpoolSyncMode(rawValue: settings.sync.rawValue) ?? .batch
-            let spool = try FileSpool(path: path, options: .init(capacityBytes: settings.capacityBytes, sync: mode))
+            let spool = try FileSpool(path: path, options: .init(capacityBytes: settings.capacityBytes, sync: mode,
+                                                                 syncIntervalMilliseconds: settings.syncIntervalMilliseconds,
+                                                                 policy: SpoolFullPolicy(rawValue: settings.full) ?? .dropOldest))
             for note in [spool.openReport.reason, spool.openReport.capacityNote].compactMap({ $0 }) { printError("note: \(note)") }
             let clock = SystemClock()
             var waiting: [UInt64] = []

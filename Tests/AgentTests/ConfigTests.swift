@@ -58,7 +58,7 @@ func configErrors(_ text: String) -> [ConfigError] {
         capcity = "1MiB"
         """)
         #expect(errors.count == 1)
-        #expect(errors.first?.description == "test.toml:3: spool.capcity: unknown key (did you mean 'capacity'?); valid keys here: path, capacity, sync")
+        #expect(errors.first?.description == "test.toml:3: spool.capcity: unknown key (did you mean 'capacity'?); valid keys here: path, capacity, sync, sync_interval, full")
     }
 
     @Test func everyProblemIsReportedAtOnce() {

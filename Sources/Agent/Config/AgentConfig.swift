@@ -46,6 +46,10 @@ public struct SpoolSettings: Sendable, Equatable {
     public var path = "/var/lib/tagoedge/spool"
     public var capacityBytes: Int64 = 64 * 1024 * 1024
     public var sync = Sync.batch
+    /// Group-commit interval under `batch`; also how often acknowledgements reach the header.
+    public var syncIntervalMilliseconds: Int64 = 1000
+    /// `drop-oldest` or `reject-newest`.
+    public var full = "drop-oldest"
 
     public init() {}
 }

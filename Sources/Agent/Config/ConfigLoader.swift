@@ -77,7 +77,9 @@ struct ConfigLoader {
                 }
             }
             if let s = r.choice("sync", SpoolSettings.Sync.allCases.map(\.rawValue)) { config.spool.sync = .init(rawValue: s)! }
-            finish(&r, valid: ["path", "capacity", "sync"])
+            if let ms = r.duration("sync_interval", minimum: 10) { config.spool.syncIntervalMilliseconds = ms }
+            if let f = r.choice("full", ["drop-oldest", "reject-newest"]) { config.spool.full = f }
+            finish(&r, valid: ["path", "capacity", "sync", "sync_interval", "full"])
         }
         if let n = top.node("sensor") {
             guard case .array(let items) = n.value else {
