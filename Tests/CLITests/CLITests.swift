@@ -148,3 +148,56 @@ struct CLI {
         #expect(try CLI.run(["--version"]).status == 0)
     }
 }
+
+@Suite(.serialized) struct SpoolCLITests {
+    func run(_ arguments: [String], stdin: String) throws -> CLI.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = arguments
+        let input = Pipe(), out = Pipe(), err = Pipe()
+        process.standardInput = input
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLI.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func appendInspectDump() throws {
+        let path = NSTemporaryDirectory() + "tagoedge-cli-spool-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let lines = """
+        {"variable":"tank_level","value":41.5,"unit":"%","time":"2026-11-29T10:00:00Z"}
+        {"variable":"pump-on","value":true}
+        {"variable":"pump_on","value":true,"metadata":{"site":"north"}}
+
+        """
+        let appended = try run(["spool", "append", path, "--sync", "batch", "--capacity", "1MiB"], stdin: lines)
+        #expect(appended.status == 3)  // one line was rejected
+        #expect(appended.stdout == "seq 1\nseq 2\n")
+        #expect(appended.stderr.contains("stdin line 2: variable 'pump-on' contains '-'"))
+
+        let inspect = try CLI.run(["spool", "inspect", path, "--json"])
+        #expect(inspect.status == 0)
+        let stats = try JSONValue.parse(inspect.stdout)
+        #expect(stats["records"]?.numberValue == 2)
+        #expect(stats["capacity_bytes"]?.numberValue == 1_048_576)
+        #expect(stats["oldest_seq"]?.numberValue == 1)
+        #expect(stats["newest_seq"]?.numberValue == 2)
+
+        let dump = try CLI.run(["spool", "dump", path, "--json"])
+        let objects = try dump.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        #expect(objects.map { $0["seq"]?.numberValue } == [1, 2])
+        #expect(objects[0]["variable"]?.stringValue == "tank_level")
+        #expect(objects[0]["time"]?.stringValue == "2026-11-29T10:00:00.000Z")
+        #expect(objects[1]["metadata"]?["site"]?.stringValue == "north")
+
+        let missing = try CLI.run(["spool", "inspect", path + ".nope"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("open failed: No such file or directory"))
+    }
+}
