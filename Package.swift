@@ -22,6 +22,10 @@ let package = Package(
         .target(name: "Hardware", dependencies: ["EdgeCore", "CLinuxHAL"]),
         // One folder per chip: registers, driver, conversion math. Sees only EdgeCore.
         .target(name: "Sensors", dependencies: ["EdgeCore"]),
+        // libcurl behind one non-variadic call (curl_easy_setopt cannot be called from Swift).
+        .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
+        // Typed TagoIO client: Device and Account APIs, envelopes, errors, data validation.
+        .target(name: "TagoKit", dependencies: ["EdgeCore", "CCurlShim"]),
         // The persistent ring buffer of readings waiting for the cloud.
         .target(name: "Spool", dependencies: ["EdgeCore"]),
         // Configuration file, sensor assembly, and (later) the scheduler and lifecycle.

@@ -1,0 +1,131 @@
+#include "tecurl.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_OK;
+
+// curl_global_init is not thread safe: run it exactly once.
+static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+typedef struct {
+    char *data;
+    size_t length;
+    size_t capacity;
+} buffer;
+
+static size_t append(char *ptr, size_t size, size_t nmemb, void *userdata) {
+    buffer *b = (buffer *)userdata;
+    size_t n = size * nmemb;
+    if (b->length + n + 1 > b->capacity) {
+        size_t cap = b->capacity ? b->capacity : 4096;
+        while (cap < b->length + n + 1) cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (!p) return 0;  // makes curl fail with CURLE_WRITE_ERROR
+        b->data = p;
+        b->capacity = cap;
+    }
+    memcpy(b->data + b->length, ptr, n);
+    b->length += n;
+    b->data[b->length] = 0;
+    return n;
+}
+
+void *tecurl_new(void) {
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) return NULL;
+    return curl_easy_init();
+}
+
+void tecurl_free(void *handle) {
+    if (handle) curl_easy_cleanup((CURL *)handle);
+}
+
+static int kind_of(CURLcode rc) {
+    switch (rc) {
+    case CURLE_OK: return TECURL_OK;
+    case CURLE_OPERATION_TIMEDOUT: return TECURL_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return TECURL_DNS;
+    case CURLE_COULDNT_CONNECT: return TECURL_REFUSED;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR: return TECURL_TLS;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE: return TECURL_RESET;
+    default: return TECURL_OTHER;
+    }
+}
+
+int tecurl_perform(void *handle, const char *method, const char *url, const char *const *headers, int header_count,
+                   const void *body, size_t body_length, long connect_timeout_ms, long timeout_ms,
+                   const char *ca_file, int insecure, tecurl_response *out) {
+    memset(out, 0, sizeof *out);
+    CURL *curl = (CURL *)handle;
+    buffer body_buffer = {0}, header_buffer = {0};
+    struct curl_slist *list = NULL;
+    for (int i = 0; i < header_count; i++) {
+        struct curl_slist *next = curl_slist_append(list, headers[i]);
+        if (!next) break;
+        list = next;
+    }
+    // Options are reset each time: the handle keeps only its connection cache.
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
+    if (ca_file) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+    if (body && body_length > 0) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_length);
+    } else if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body_buffer);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, append);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &header_buffer);
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+
+    CURLcode rc = curl_easy_perform(curl);
+    curl_slist_free_all(list);
+    out->curl_code = (int)rc;
+    out->transport_kind = kind_of(rc);
+    if (rc != CURLE_OK) {
+        const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+        strncpy(out->error, msg, sizeof out->error - 1);
+        free(body_buffer.data);
+        free(header_buffer.data);
+        return (int)rc;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+    out->body = body_buffer.data;
+    out->body_length = body_buffer.length;
+    out->headers = header_buffer.data;
+    out->headers_length = header_buffer.length;
+    return 0;
+}
+
+void tecurl_response_free(tecurl_response *response) {
+    free(response->body);
+    free(response->headers);
+    response->body = NULL;
+    response->headers = NULL;
+}
