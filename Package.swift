@@ -26,6 +26,8 @@ let package = Package(
         .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
         // Typed TagoIO client: Device and Account APIs, envelopes, errors, data validation.
         .target(name: "TagoKit", dependencies: ["EdgeCore", "CCurlShim"]),
+        // The local TagoIO emulator: a real HTTP server with TagoIO's behaviour and faults on demand.
+        .target(name: "Emulator", dependencies: ["EdgeCore", "TagoKit"]),
         // The persistent ring buffer of readings waiting for the cloud.
         .target(name: "Spool", dependencies: ["EdgeCore"]),
         // Configuration file, sensor assembly, and (later) the scheduler and lifecycle.
@@ -33,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "tagoedge",
             dependencies: [
-                "Agent", "EdgeCore", "Hardware", "Sensors", "Spool",
+                "Agent", "EdgeCore", "Hardware", "Sensors", "Spool", "Emulator", "TagoKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,0 +1,608 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import EdgeCore
+import TagoKit
+
+/// A local TagoIO: the Device API and the Account API subset fleets use, with TagoIO's documented
+/// validation, limits, envelopes and token headers, per-minute rate limits, optional persistence,
+/// and faults on demand. Thread safe; every request takes one lock.
+public final class Emulator: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var profileTokens: [String] = []
+        public var deviceTokens: [String] = []
+        /// Per-minute limits by route (`"POST /data": 15000`); empty for none.
+        public var rateLimits: [String: Int] = Emulator.scalePlanLimits
+        public var dataDirectory: String?
+        public var faults = EmulatorFaults()
+        /// Records a mutable device holds (TagoIO: 50,000).
+        public var mutableRecordLimit = 50_000
+        public init() {}
+    }
+
+    /// TagoIO's Scale plan limits per minute (TAGO_API.md).
+    public static let scalePlanLimits: [String: Int] = [
+        "POST /data": 15_000, "GET /data": 15_000, "GET /device/params": 5_000, "GET /info": 10_000,
+        "POST /device": 5_000, "GET /device": 500, "POST /device/token": 2_000,
+    ]
+
+    public let options: Options
+    private let lock = Lock()
+    private var devices: [String: EmuDevice] = [:]
+    private var deviceOrder: [String] = []
+    private var tokens: [String: EmuToken] = [:]
+    private var faults: EmulatorFaults
+    private var minute: Int64 = 0
+    private var routeCounts: [String: Int] = [:]
+    private var stats: [String: Int] = [:]
+    private var dirty = false
+    private var idCounter: UInt64 = 0
+    private var rng: UInt64
+    private var server: HTTPServer?
+
+    public init(options: Options) throws {
+        self.options = options
+        faults = options.faults
+        rng = UInt64(truncatingIfNeeded: Int64(SystemClock().now().millisecondsSince1970)) | 1
+        if let dir = options.dataDirectory { try load(dir) }
+        for token in options.deviceTokens where tokens[token] == nil {
+            let device = makeDevice(name: "bench-\(deviceOrder.count + 1)", type: "mutable")
+            tokens[token] = EmuToken(token: token, name: "default", permission: "full", deviceID: device.id, expire: "never", createdAt: now())
+        }
+        dirty = true
+        save()
+    }
+
+    /// Serves on `host:port` (0 picks a free port; see `port`).
+    public func start(host: String = "127.0.0.1", port: UInt16 = 0) throws -> UInt16 {
+        let server = try HTTPServer(host: host, port: port) { [self] request in handle(request) }
+        self.server = server
+        server.start()
+        if options.dataDirectory != nil {
+            startThread { [weak self] in
+                while let self, self.server != nil {
+                    usleep(300_000)
+                    self.save()
+                }
+            }
+        }
+        return server.port
+    }
+
+    public func stop() {
+        server?.stop()
+        server = nil
+        save()
+    }
+
+    /// The device id a device token belongs to.
+    public func deviceID(forToken token: String) -> String? { lock.withLock { tokens[token]?.deviceID } }
+
+    /// Replaces the faults (tests and `POST /_emulator/faults`).
+    public func setFaults(_ f: EmulatorFaults) { lock.withLock { faults = f } }
+
+    /// Stores data objects into a device as the MQTT "Insert to Device" action would.
+    public func ingest(deviceToken: String, _ objects: [JSONValue]) -> String? {
+        lock.withLock {
+            guard let t = tokens[deviceToken], let d = devices[t.deviceID] else { return "unknown device token" }
+            switch insert(objects, into: d) {
+            case .success: return nil
+            case .failure(let e): return e.message
+            }
+        }
+    }
+
+    // MARK: helpers
+
+    private func now() -> Int64 { SystemClock().now().millisecondsSince1970 }
+
+    private func newID() -> String {
+        idCounter += 1
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
+        let a = String(UInt64(now() / 1000), radix: 16), b = String(rng & 0xFFFF_FFFF_FFFF, radix: 16), c = String(idCounter, radix: 16)
+        return String((a + String(repeating: "0", count: max(0, 8 - a.count))).prefix(8) + String((b + "000000000000").prefix(10)) + String(("000000" + c).suffix(6)))
+    }
+
+    private func newToken() -> String {
+        var out = ""
+        for _ in 0..<4 {
+            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
+            out += String(("00000000" + String(rng & 0xFFFF_FFFF, radix: 16)).suffix(8))
+        }
+        return String(out.prefix(8)) + "-" + String(out.dropFirst(8).prefix(4)) + "-" + String(out.dropFirst(12).prefix(4)) + "-" + String(out.dropFirst(16).prefix(4)) + "-" + String(out.dropFirst(20).prefix(12))
+    }
+
+    @discardableResult
+    private func makeDevice(name: String, type: String) -> EmuDevice {
+        let d = EmuDevice(id: newID(), name: name, type: type, createdAt: now())
+        devices[d.id] = d
+        deviceOrder.append(d.id)
+        dirty = true
+        return d
+    }
+
+    private func count(_ key: String, _ by: Int = 1) { stats[key, default: 0] += by }
+
+    struct Failure: Error {
+        var status: Int
+        var message: String
+    }
+
+    private func ok(_ result: JSONValue, status: Int = 200) -> ServerAction {
+        count("responses_\(status)")
+        return .respond(status: status, headers: [("Content-Type", "application/json")],
+                        body: Array(JSONValue.object([("status", .bool(true)), ("result", result)]).serialized.utf8))
+    }
+
+    private func fail(_ status: Int, _ message: String, headers: [(String, String)] = []) -> ServerAction {
+        count("responses_\(status)")
+        return .respond(status: status, headers: [("Content-Type", "application/json")] + headers,
+                        body: Array(JSONValue.object([("status", .bool(false)), ("message", .string(message))]).serialized.utf8))
+    }
+
+    // MARK: dispatch
+
+    func handle(_ r: ServerRequest) -> ServerAction {
+        if r.path.hasPrefix("/_emulator") { return control(r) }
+        let (action, latency) = lock.withLock { () -> (ServerAction?, Int) in
+            count("requests")
+            let t = now()
+            if t < faults.blackHoleUntil { count("faults_blackholed"); return (.blackHole, 0) }
+            if faults.resetRate > 0, random() < faults.resetRate { count("faults_reset"); return (.reset, 0) }
+            if t < faults.throttleUntil {
+                count("faults_throttled")
+                let wait = Int((faults.throttleUntil - t + 999) / 1000)
+                return (fail(429, "Too many requests (Retry-After: \(wait))", headers: [("Retry-After", String(wait))]), faults.latencyMilliseconds)
+            }
+            if faults.errorRate > 0, random() < faults.errorRate {
+                count("faults_errors")
+                return (fail(503, "Service temporarily unavailable (emulated)"), faults.latencyMilliseconds)
+            }
+            return (nil, faults.latencyMilliseconds)
+        }
+        if latency > 0 { usleep(UInt32(latency) * 1000) }
+        if let action { return action }
+        return lock.withLock { route(r) }
+    }
+
+    private func random() -> Double {
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
+        return Double(rng >> 11) / Double(1 << 53)
+    }
+
+    /// The route name used for rate limits and stats: `GET /device/params`.
+    private func routeName(_ r: ServerRequest) -> String {
+        let parts = r.path.split(separator: "/")
+        if parts.first == "device", parts.count >= 2, parts[1] != "params", parts[1] != "token" {
+            return "\(r.method) /device/{id}" + (parts.count > 2 ? "/" + parts[2...].joined(separator: "/").replacingIDs() : "")
+        }
+        if parts.count >= 3, parts[0] == "device" { return "\(r.method) /\(parts[0])/\(parts[1])/{id}" }
+        return "\(r.method) \(r.path)"
+    }
+
+    private func rateLimited(_ route: String) -> ServerAction? {
+        guard let limit = options.rateLimits[route] else { return nil }
+        let m = now() / 60_000
+        if m != minute {
+            minute = m
+            routeCounts.removeAll()
+        }
+        routeCounts[route, default: 0] += 1
+        guard routeCounts[route]! > limit else { return nil }
+        count("rate_limited")
+        let wait = Int(((m + 1) * 60_000 - now() + 999) / 1000)
+        return fail(429, "Too many requests (Retry-After: \(wait))", headers: [("Retry-After", String(wait))])
+    }
+
+    private func route(_ r: ServerRequest) -> ServerAction {
+        let route = routeName(r)
+        count("route \(route)")
+        if let limited = rateLimited(route) { return limited }
+        let parts = r.path.split(separator: "/").map(String.init)
+        // Device API (device token).
+        if r.path == "/info" || r.path == "/data" || r.path.hasPrefix("/device/params") {
+            guard let token = r.header("device-token") ?? r.header("authorization") ?? r.header("token"),
+                  let t = tokens[token], let device = devices[t.deviceID] else {
+                return fail(401, "Authorization denied")
+            }
+            let writes = r.method != "GET"
+            if (writes && t.permission == "read" && r.path == "/data") || (!writes && t.permission == "write") {
+                return fail(403, "Authorization denied: the token's permission is \(t.permission)")
+            }
+            switch (r.method, parts.count) {
+            case ("GET", _) where r.path == "/info": return ok(device.json)
+            case ("POST", _) where r.path == "/data": return postData(r, device)
+            case ("GET", _) where r.path == "/data": return getData(r, device)
+            case ("PUT", _) where r.path == "/data": return putData(r, device)
+            case ("DELETE", _) where r.path == "/data": return deleteData(r, device)
+            case ("GET", 2): 
+                let unread = r.queryValue("sent_status") == "false"
+                return ok(.array(device.params.filter { !unread || !$0.sent }.map(\.json)))
+            case ("PUT", 3):
+                guard let i = device.params.firstIndex(where: { $0.id == parts[2] }) else { return fail(404, "Param not found") }
+                device.params[i].sent = true
+                dirty = true
+                return ok(.string("Params Successfully Updated"))
+            default: return fail(405, "\(r.method) \(r.path) is not part of the Device API")
+            }
+        }
+        // Account API (profile token).
+        guard parts.first == "device" else { return fail(404, "\(r.path) is not emulated") }
+        guard let token = r.header("profile-token") ?? r.header("account-token") ?? r.header("token") ?? r.header("authorization"),
+              options.profileTokens.contains(token) else {
+            return fail(401, "Authorization denied")
+        }
+        return account(r, parts)
+    }
+
+    // MARK: Device API
+
+    private func body(_ r: ServerRequest) -> Result<JSONValue, Failure> {
+        do {
+            return .success(try JSONValue.parse(String(decoding: r.body, as: UTF8.self)))
+        } catch {
+            return .failure(Failure(status: 400, message: "Invalid JSON: \(error)"))
+        }
+    }
+
+    private func insert(_ objects: [JSONValue], into device: EmuDevice) -> Result<Int, Failure> {
+        for (i, o) in objects.enumerated() {
+            if let problem = tagoDataObjectProblem(o) { return .failure(Failure(status: 400, message: "data[\(i)]: \(problem)")) }
+        }
+        if device.type == "mutable", device.records.count + objects.count > options.mutableRecordLimit {
+            return .failure(Failure(status: 400, message: "The device has reached its limit of \(options.mutableRecordLimit) records"))
+        }
+        let t = now()
+        for o in objects {
+            let time = o["time"]?.stringValue.flatMap { Timestamp(iso8601: $0) }?.millisecondsSince1970 ?? t
+            var location = o["location"]
+            if let lat = location?["lat"]?.numberValue, let lng = location?["lng"]?.numberValue {
+                location = .object([("type", .string("Point")), ("coordinates", .array([.number(lng), .number(lat)]))])
+            }
+            device.records.append(EmuRecord(id: newID(), variable: (o["variable"]?.stringValue ?? "").lowercased(), value: o["value"] ?? .null,
+                                            unit: o["unit"]?.stringValue, group: (o["group"] ?? o["serie"])?.stringValue, time: time,
+                                            createdAt: t, location: location, metadata: o["metadata"]))
+        }
+        device.lastInput = t
+        count("records_inserted", objects.count)
+        dirty = true
+        return .success(objects.count)
+    }
+
+    private func postData(_ r: ServerRequest, _ device: EmuDevice) -> ServerAction {
+        if r.body.count > tagoMaxRequestBytes {
+            return fail(413, "Payload too large: \(r.body.count) bytes; the limit is \(tagoMaxRequestBytes) bytes per request")
+        }
+        let parsed: JSONValue
+        switch body(r) {
+        case .success(let v): parsed = v
+        case .failure(let f): return fail(f.status, f.message)
+        }
+        let objects: [JSONValue]
+        switch parsed {
+        case .array(let items): objects = items
+        case .object: objects = [parsed]
+        default: return fail(400, "Expected a data object or an array of them")
+        }
+        switch insert(objects, into: device) {
+        case .success(let n): return ok(.string("\(n) Data Added"))
+        case .failure(let f): return fail(f.status, f.message)
+        }
+    }
+
+    /// Records matching the filters, newest first unless `ordination=ascending`.
+    private func select(_ r: ServerRequest, _ device: EmuDevice, defaultQty: Int = 15) -> [Int] {
+        var variables = Set(r.queryValues("variable") + r.queryValues("variables") + r.queryValues("variables[]"))
+        for (k, v) in r.query where k.hasPrefix("variables[") { variables.insert(v) }
+        variables = Set(variables.map { $0.lowercased() })
+        let ids = Set(r.queryValues("id") + r.queryValues("ids") + r.query.filter { $0.0.hasPrefix("ids[") }.map(\.1))
+        let groups = Set(r.queryValues("group") + r.queryValues("groups") + r.queryValues("serie"))
+        let start = r.queryValue("start_date").flatMap { Timestamp(iso8601: $0) }?.millisecondsSince1970
+        let end = r.queryValue("end_date").flatMap { Timestamp(iso8601: $0) }?.millisecondsSince1970
+        var idx = device.records.indices.filter { i in
+            let rec = device.records[i]
+            if !variables.isEmpty && !variables.contains(rec.variable) { return false }
+            if !ids.isEmpty && !ids.contains(rec.id) { return false }
+            if !groups.isEmpty && !(rec.group.map(groups.contains) ?? false) { return false }
+            if let start, rec.time < start { return false }
+            if let end, rec.time > end { return false }
+            return true
+        }
+        let ascending = r.queryValue("ordination") == "ascending"
+        idx.sort { a, b in
+            let (x, y) = (device.records[a], device.records[b])
+            if x.time != y.time { return ascending ? x.time < y.time : x.time > y.time }
+            return ascending ? a < b : a > b
+        }
+        let skip = Int(r.queryValue("skip") ?? "") ?? 0
+        let qty = ids.isEmpty ? (Int(r.queryValue("qty") ?? "") ?? defaultQty) : ids.count
+        return Array(idx.dropFirst(skip).prefix(max(qty, 0)))
+    }
+
+    private func getData(_ r: ServerRequest, _ device: EmuDevice) -> ServerAction {
+        let details = r.queryValue("details") == "true"
+        let query = r.queryValue("query")
+        func records(_ idx: [Int]) -> JSONValue { .array(idx.map { device.records[$0].json(device: device.id, details: details) }) }
+        switch query {
+        case nil, "defaultQ":
+            return ok(records(select(r, device)))
+        case "last_item", "last_value", "last_location", "last_insert":
+            var q = r
+            q.query.removeAll { $0.0 == "qty" || $0.0 == "ordination" }
+            return ok(records(Array(select(q, device, defaultQty: Int.max).prefix(1))))
+        case "first_item", "first_value", "first_location", "first_insert":
+            var q = r
+            q.query.removeAll { $0.0 == "qty" || $0.0 == "ordination" }
+            q.query.append(("ordination", "ascending"))
+            return ok(records(Array(select(q, device, defaultQty: Int.max).prefix(1))))
+        case "count", "min", "max", "avg", "sum":
+            var q = r
+            q.query.removeAll { $0.0 == "qty" }
+            let idx = select(q, device, defaultQty: Int.max)
+            let values = idx.compactMap { device.records[$0].value.numberValue }
+            switch query {
+            case "count": return ok(.number(Double(idx.count)))
+            case "sum": return ok(.number(values.reduce(0, +)))
+            case "avg": return ok(values.isEmpty ? .null : .number(values.reduce(0, +) / Double(values.count)))
+            case "min": return ok(values.min().map { .number($0) } ?? .null)
+            default: return ok(values.max().map { .number($0) } ?? .null)
+            }
+        default:
+            return fail(400, "query '\(query ?? "")' is not emulated; use last_item, first_item, count, min, max, avg, sum or none")
+        }
+    }
+
+    private func putData(_ r: ServerRequest, _ device: EmuDevice) -> ServerAction {
+        guard device.type == "mutable" else { return fail(400, "Immutable devices cannot be edited") }
+        guard case .success(let parsed) = body(r), let items = parsed.arrayValue ?? (parsed.objectValue != nil ? [parsed] : nil) else {
+            return fail(400, "Expected an array of {id, value, …}")
+        }
+        var updated = 0
+        for item in items {
+            guard let id = item["id"]?.stringValue, let i = device.records.firstIndex(where: { $0.id == id }) else { continue }
+            if let v = item["value"] { device.records[i].value = v }
+            if let u = item["unit"]?.stringValue { device.records[i].unit = u }
+            if let g = item["group"]?.stringValue { device.records[i].group = g }
+            if let t = item["time"]?.stringValue.flatMap({ Timestamp(iso8601: $0) }) { device.records[i].time = t.millisecondsSince1970 }
+            if let m = item["metadata"] { device.records[i].metadata = m }
+            if let l = item["location"] { device.records[i].location = l }
+            updated += 1
+        }
+        dirty = true
+        return ok(.string("\(updated) item(s) updated"))
+    }
+
+    private func deleteData(_ r: ServerRequest, _ device: EmuDevice) -> ServerAction {
+        guard device.type == "mutable" else { return fail(400, "Immutable devices cannot have data removed") }
+        var q = r
+        var idx: [Int]
+        if r.queryValue("query") == "last_item" {
+            q.query.removeAll { $0.0 == "query" || $0.0 == "qty" }
+            idx = Array(select(q, device, defaultQty: Int.max).prefix(1))
+        } else {
+            idx = select(q, device)
+        }
+        let doomed = Set(idx)
+        device.records = device.records.enumerated().filter { !doomed.contains($0.offset) }.map(\.element)
+        dirty = true
+        return ok(.string("\(doomed.count) Data Removed"))
+    }
+
+    // MARK: Account API
+
+    private func account(_ r: ServerRequest, _ parts: [String]) -> ServerAction {
+        switch (r.method, parts.count) {
+        case ("GET", 1): return listDevices(r)
+        case ("POST", 1): return createDevice(r)
+        case ("POST", 2) where parts[1] == "token": return createToken(r)
+        case ("GET", 3) where parts[1] == "token":
+            return ok(.array(tokens.values.filter { $0.deviceID == parts[2] }.sorted { $0.createdAt > $1.createdAt }.map(\.json)))
+        case ("DELETE", 3) where parts[1] == "token":
+            guard tokens.removeValue(forKey: parts[2]) != nil else { return fail(404, "Token not found") }
+            dirty = true
+            return ok(.string("Token Successfully Removed"))
+        default: break
+        }
+        guard parts.count >= 2, let device = devices[parts[1]] else { return fail(404, "Device not found") }
+        switch (r.method, parts.count) {
+        case ("GET", 2): return ok(device.json)
+        case ("PUT", 2):
+            guard case .success(let v) = body(r) else { return fail(400, "Invalid JSON") }
+            if let n = v["name"]?.stringValue { device.name = n }
+            if let a = v["active"]?.boolValue { device.active = a }
+            if let vis = v["visible"]?.boolValue { device.visible = vis }
+            if let tags = v["tags"]?.arrayValue { device.tags = tags.compactMap { t in t["key"]?.stringValue.map { ($0, t["value"]?.stringValue ?? "") } } }
+            dirty = true
+            return ok(.string("Successfully Updated"))
+        case ("DELETE", 2):
+            devices[device.id] = nil
+            deviceOrder.removeAll { $0 == device.id }
+            for (k, t) in tokens where t.deviceID == device.id { tokens[k] = nil }
+            dirty = true
+            return ok(.string("Successfully Removed"))
+        case ("GET", 3) where parts[2] == "params":
+            let filter = r.queryValue("sent_status")
+            return ok(.array(device.params.filter { filter == nil || String($0.sent) == filter }.map(\.json)))
+        case ("POST", 3) where parts[2] == "params":
+            guard case .success(let v) = body(r) else { return fail(400, "Invalid JSON") }
+            for p in v.arrayValue ?? [v] {
+                guard let key = p["key"]?.stringValue, !key.isEmpty else { return fail(400, "Each param needs a key") }
+                let value: String = p["value"]?.stringValue ?? p["value"].map { v in v.numberValue.map(JSONValue.format) ?? v.serialized } ?? ""
+                let sent = p["sent"]?.boolValue ?? false
+                if let id = p["id"]?.stringValue, let i = device.params.firstIndex(where: { $0.id == id }) {
+                    device.params[i].key = key
+                    device.params[i].value = value
+                    device.params[i].sent = sent
+                } else {
+                    guard device.params.count < 60 else { return fail(400, "A device holds at most 60 configuration params") }
+                    device.params.append(EmuParam(id: newID(), key: key, value: value, sent: sent))
+                }
+            }
+            dirty = true
+            return ok(.string("Params Successfully Updated"))
+        case ("DELETE", 4) where parts[2] == "params":
+            guard let i = device.params.firstIndex(where: { $0.id == parts[3] }) else { return fail(404, "Param not found") }
+            device.params.remove(at: i)
+            dirty = true
+            return ok(.string("Successfully Removed"))
+        default:
+            return fail(405, "\(r.method) \(r.path) is not emulated")
+        }
+    }
+
+    private func listDevices(_ r: ServerRequest) -> ServerAction {
+        let page = max(Int(r.queryValue("page") ?? "1") ?? 1, 1)
+        let amount = min(max(Int(r.queryValue("amount") ?? "20") ?? 20, 1), 10_000)
+        var fields = r.queryValues("fields[]") + r.queryValues("fields")
+        for (k, v) in r.query where k.hasPrefix("fields[") && k != "fields[]" { fields.append(v) }
+        if fields.isEmpty { fields = ["id", "name"] }
+        var list = deviceOrder.compactMap { devices[$0] }
+        if let name = r.queryValue("filter[name]") {
+            let pattern = name.lowercased()
+            list = list.filter { wildcardMatch(pattern, $0.name.lowercased()) }
+        }
+        var i = 0
+        while let key = r.queryValue("filter[tags][\(i)][key]") {
+            let value = r.queryValue("filter[tags][\(i)][value]")
+            list = list.filter { d in d.tags.contains { $0.0 == key && (value == nil || $0.1 == value) } }
+            i += 1
+        }
+        let order = (r.queryValue("orderBy") ?? "name,asc").split(separator: ",")
+        let descending = order.count > 1 && order[1] == "desc"
+        if order.first == "name" {
+            list.sort { descending ? $0.name > $1.name : $0.name < $1.name }
+        } else if order.first == "created_at" {
+            list.sort { descending ? $0.createdAt > $1.createdAt : $0.createdAt < $1.createdAt }
+        }
+        let pageItems = list.dropFirst((page - 1) * amount).prefix(amount)
+        return ok(.array(pageItems.map { d in
+            guard case .object(let all) = d.json else { return .null }
+            return .object(all.filter { fields.contains($0.0) })
+        }))
+    }
+
+    private func createDevice(_ r: ServerRequest) -> ServerAction {
+        guard case .success(let v) = body(r), let name = v["name"]?.stringValue, !name.isEmpty else {
+            return fail(400, "A device needs a name")
+        }
+        let type = v["type"]?.stringValue ?? "mutable"
+        guard type == "mutable" || type == "immutable" else { return fail(400, "type must be mutable or immutable") }
+        let d = makeDevice(name: name, type: type)
+        d.tags = (v["tags"]?.arrayValue ?? []).compactMap { t in t["key"]?.stringValue.map { ($0, t["value"]?.stringValue ?? "") } }
+        d.serial = v["serie_number"]?.stringValue
+        d.network = v["network"]?.stringValue
+        d.connector = v["connector"]?.stringValue
+        if let a = v["active"]?.boolValue { d.active = a }
+        for p in v["configuration_params"]?.arrayValue ?? [] {
+            if let key = p["key"]?.stringValue {
+                d.params.append(EmuParam(id: newID(), key: key, value: p["value"]?.stringValue ?? "", sent: p["sent"]?.boolValue ?? false))
+            }
+        }
+        let token = newToken()
+        tokens[token] = EmuToken(token: token, name: "Default", permission: "full", deviceID: d.id, expire: "never", createdAt: now())
+        count("devices_created")
+        return ok(.object([("device_id", .string(d.id)), ("bucket_id", .string(d.id)), ("token", .string(token))]), status: 201)
+    }
+
+    private func createToken(_ r: ServerRequest) -> ServerAction {
+        guard case .success(let v) = body(r), let deviceID = v["device"]?.stringValue, devices[deviceID] != nil else {
+            return fail(400, "A token needs an existing device")
+        }
+        let permission = v["permission"]?.stringValue ?? "full"
+        guard ["full", "write", "read"].contains(permission) else { return fail(400, "permission must be full, write or read") }
+        let token = newToken()
+        let expire = v["expire_time"]?.stringValue ?? "never"
+        tokens[token] = EmuToken(token: token, name: v["name"]?.stringValue ?? "token", permission: permission, deviceID: deviceID, expire: expire, createdAt: now())
+        dirty = true
+        return ok(.object([("token", .string(token)), ("permission", .string(permission)), ("expire_date", expire == "never" ? .null : .string(expire))]))
+    }
+
+    // MARK: control and persistence
+
+    private func control(_ r: ServerRequest) -> ServerAction {
+        switch (r.method, r.path) {
+        case ("GET", "/_emulator/stats"):
+            return lock.withLock {
+                let records = devices.values.reduce(0) { $0 + $1.records.count }
+                var m: [(String, JSONValue)] = [("devices", .number(Double(devices.count))), ("records", .number(Double(records)))]
+                for (k, v) in stats.sorted(by: { $0.key < $1.key }) { m.append((k, .number(Double(v)))) }
+                return ok(.object(m))
+            }
+        case ("POST", "/_emulator/faults"):
+            let spec = String(decoding: r.body, as: UTF8.self)
+            do {
+                let f = try EmulatorFaults(spec: spec, now: now())
+                setFaults(f)
+                return lock.withLock { ok(.string("faults set")) }
+            } catch {
+                return lock.withLock { fail(400, error.description) }
+            }
+        default:
+            return lock.withLock { fail(404, "GET /_emulator/stats or POST /_emulator/faults") }
+        }
+    }
+
+    private func load(_ dir: String) throws {
+        _ = mkdir(dir, 0o700)
+        guard let text = try? readTextFile(dir + "/state.json", limit: 1 << 30), let state = try? JSONValue.parse(text) else { return }
+        for entry in state["devices"]?.arrayValue ?? [] {
+            guard let (device, deviceTokens) = EmuDevice.restore(entry) else { continue }
+            devices[device.id] = device
+            deviceOrder.append(device.id)
+            for t in deviceTokens { tokens[t.token] = t }
+        }
+    }
+
+    /// Writes the state to `<data-dir>/state.json` (atomically) if anything changed.
+    func save() {
+        guard let dir = options.dataDirectory else { return }
+        let text: String? = lock.withLock {
+            guard dirty else { return nil }
+            dirty = false
+            let list = deviceOrder.compactMap { devices[$0] }.map { d in d.snapshot(tokens: tokens.values.filter { $0.deviceID == d.id }) }
+            return JSONValue.object([("version", .number(1)), ("devices", .array(list))]).serialized
+        }
+        guard let text else { return }
+        let tmp = dir + "/state.json.tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n <= 0 { break }
+            done += n
+        }
+        fsync(fd)
+        close(fd)
+        rename(tmp, dir + "/state.json")
+    }
+}
+
+/// `*` matches any run of characters.
+func wildcardMatch(_ pattern: String, _ text: String) -> Bool {
+    guard pattern.contains("*") else { return pattern == text }
+    let parts = pattern.split(separator: "*", omittingEmptySubsequences: false)
+    var rest = Substring(text)
+    for (i, part) in parts.enumerated() {
+        if part.isEmpty { continue }
+        if i == 0 {
+            guard rest.hasPrefix(part) else { return false }
+            rest = rest.dropFirst(part.count)
+        } else if let r = rest.firstRange(of: part) {
+            rest = rest[r.upperBound...]
+        } else {
+            return false
+        }
+    }
+    return parts.last?.isEmpty == true || rest.isEmpty || text.hasSuffix(parts.last!)
+}
+
+extension String {
+    /// `params/64ab…` → `params/{id}` for route names.
+    func replacingIDs() -> String {
+        split(separator: "/").map { $0.count >= 16 ? "{id}" : String($0) }.joined(separator: "/")
+    }
+}

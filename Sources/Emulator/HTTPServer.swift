@@ -1,0 +1,221 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import EdgeCore
+import TagoKit
+
+/// A request as the server received it; header names lowercased, query decoded, in order.
+public struct ServerRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var query: [(String, String)]
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public func header(_ name: String) -> String? { headers.last { $0.0 == name }?.1 }
+    public func queryValues(_ name: String) -> [String] { query.filter { $0.0 == name }.map(\.1) }
+    public func queryValue(_ name: String) -> String? { query.first { $0.0 == name }?.1 }
+}
+
+/// What the server does with a request: answer, or misbehave on purpose.
+public enum ServerAction: Sendable {
+    case respond(status: Int, headers: [(String, String)], body: [UInt8])
+    /// Close the connection with a TCP reset, answering nothing.
+    case reset
+    /// Keep the connection open and never answer (until the client gives up or the server stops).
+    case blackHole
+}
+
+/// A small HTTP/1.1 server over POSIX sockets, one thread per connection, keep-alive,
+/// Content-Length bodies. Enough for the local TagoIO emulator; binds to loopback by default.
+public final class HTTPServer: @unchecked Sendable {
+    public let host: String
+    public private(set) var port: UInt16 = 0
+    private let handler: @Sendable (ServerRequest) -> ServerAction
+    private var listener: Int32 = -1
+    private let lock = Lock()
+    private var connections: Set<Int32> = []
+    private var stopped = false
+    public static let maxBody = 16 << 20
+
+    public init(host: String = "127.0.0.1", port: UInt16 = 0, handler: @escaping @Sendable (ServerRequest) -> ServerAction) throws {
+        self.host = host
+        self.handler = handler
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard listener >= 0 else { throw HardwareError(device: "\(host):\(port)", operation: "socket", errno: errno) }
+        var yes: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else {
+            close(listener)
+            throw HardwareError(device: host, operation: "parse address", errno: EINVAL, detail: "give an IPv4 address such as 127.0.0.1")
+        }
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0, listen(listener, 128) == 0 else {
+            let e = errno
+            close(listener)
+            throw HardwareError(device: "\(host):\(port)", operation: "bind", errno: e)
+        }
+        var bound = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
+        self.port = UInt16(bigEndian: bound.sin_port)
+    }
+
+    /// Accepts connections on a thread of its own.
+    public func start() {
+        startThread { [self] in acceptLoop() }
+    }
+
+    /// Stops accepting and closes every connection.
+    public func stop() {
+        let open: [Int32] = lock.withLock {
+            stopped = true
+            return Array(connections)
+        }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
+            let accepted: Bool = lock.withLock {
+                if stopped { return false }
+                connections.insert(fd)
+                return true
+            }
+            guard accepted else { close(fd); return }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            startThread { [self] in serve(fd) }
+        }
+    }
+
+    private func finish(_ fd: Int32) {
+        lock.withLock { _ = connections.remove(fd) }
+        close(fd)
+    }
+
+    private func serve(_ fd: Int32) {
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        func fill() -> Bool {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return false }
+            buffer += chunk.prefix(n)
+            return true
+        }
+        while true {
+            // Headers.
+            var headerEnd: Int?
+            while headerEnd == nil {
+                headerEnd = findHeaderEnd(buffer)
+                if headerEnd == nil {
+                    if buffer.count > 64 << 10 || !fill() { finish(fd); return }
+                }
+            }
+            let head = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
+            buffer.removeFirst(headerEnd! + 4)
+            var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+            let requestLine = lines.removeFirst().split(separator: " ")
+            guard requestLine.count >= 2 else { finish(fd); return }
+            var headers: [(String, String)] = []
+            for line in lines {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " })))
+            }
+            let length = Int(headers.last { $0.0 == "content-length" }?.1 ?? "0") ?? 0
+            if headers.contains(where: { $0.0 == "transfer-encoding" }) || length > Self.maxBody {
+                write(fd, status: length > Self.maxBody ? 413 : 501, headers: [("Connection", "close")],
+                      body: Array(#"{"status":false,"message":"Request body not supported by the emulator"}"#.utf8), keepAlive: false)
+                finish(fd)
+                return
+            }
+            while buffer.count < length { if !fill() { finish(fd); return } }
+            let body = Array(buffer[0..<length])
+            buffer.removeFirst(length)
+            let target = String(requestLine[1])
+            let (path, query) = splitTarget(target)
+            let request = ServerRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
+            let keepAlive = (request.header("connection")?.lowercased() != "close") && requestLine.last != "HTTP/1.0"
+            switch handler(request) {
+            case .respond(let status, let h, let b):
+                if !write(fd, status: status, headers: h, body: b, keepAlive: keepAlive) || !keepAlive { finish(fd); return }
+            case .reset:
+                var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                finish(fd)
+                return
+            case .blackHole:
+                // Say nothing; wait until the client hangs up or the server stops.
+                while fill() {}
+                finish(fd)
+                return
+            }
+        }
+    }
+
+    @discardableResult
+    private func write(_ fd: Int32, status: Int, headers: [(String, String)], body: [UInt8], keepAlive: Bool) -> Bool {
+        var head = "HTTP/1.1 \(status) \(reason(status))\r\nContent-Length: \(body.count)\r\n"
+        head += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        head += "\r\n"
+        let bytes = Array(head.utf8) + body
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 {
+                if n < 0 && errno == EINTR { continue }
+                return false
+            }
+            sent += n
+        }
+        return true
+    }
+}
+
+func findHeaderEnd(_ b: [UInt8]) -> Int? {
+    guard b.count >= 4 else { return nil }
+    for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return i }
+    return nil
+}
+
+func splitTarget(_ target: String) -> (String, [(String, String)]) {
+    guard let q = target.firstIndex(of: "?") else { return (percentDecode(target), []) }
+    let path = percentDecode(target[..<q])
+    let items = target[target.index(after: q)...].split(separator: "&").map { pair -> (String, String) in
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        return (percentDecode(parts[0]), parts.count > 1 ? percentDecode(parts[1]) : "")
+    }
+    return (path, items)
+}
+
+func reason(_ status: Int) -> String {
+    switch status {
+    case 200: "OK"
+    case 201: "Created"
+    case 400: "Bad Request"
+    case 401: "Unauthorized"
+    case 403: "Forbidden"
+    case 404: "Not Found"
+    case 405: "Method Not Allowed"
+    case 413: "Payload Too Large"
+    case 429: "Too Many Requests"
+    case 500: "Internal Server Error"
+    case 501: "Not Implemented"
+    case 503: "Service Unavailable"
+    default: "Status"
+    }
+}
