@@ -26,6 +26,8 @@ let package = Package(
         .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
         // Typed TagoIO client: Device and Account APIs, envelopes, errors, data validation.
         .target(name: "TagoKit", dependencies: ["EdgeCore", "CCurlShim"]),
+        // Uplinks: HTTP (Device API) now; MQTT later. Drain a spool, retry with backoff.
+        .target(name: "Uplink", dependencies: ["EdgeCore", "TagoKit"]),
         // The local TagoIO emulator: a real HTTP server with TagoIO's behaviour and faults on demand.
         .target(name: "Emulator", dependencies: ["EdgeCore", "TagoKit"]),
         // The persistent ring buffer of readings waiting for the cloud.
@@ -35,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "tagoedge",
             dependencies: [
-                "Agent", "EdgeCore", "Hardware", "Sensors", "Spool", "Emulator", "TagoKit",
+                "Agent", "EdgeCore", "Hardware", "Sensors", "Spool", "Emulator", "TagoKit", "Uplink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
+        .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
         // Runs the built `tagoedge` binary as a user or script would.

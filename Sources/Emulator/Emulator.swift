@@ -164,7 +164,14 @@ public final class Emulator: @unchecked Sendable {
         }
         if latency > 0 { usleep(UInt32(latency) * 1000) }
         if let action { return action }
-        return lock.withLock { route(r) }
+        return lock.withLock {
+            let answer = route(r)
+            if faults.dropResponseRate > 0, random() < faults.dropResponseRate {
+                count("faults_dropped_responses")
+                return .reset
+            }
+            return answer
+        }
     }
 
     private func random() -> Double {
@@ -250,6 +257,10 @@ public final class Emulator: @unchecked Sendable {
     private func insert(_ objects: [JSONValue], into device: EmuDevice) -> Result<Int, Failure> {
         for (i, o) in objects.enumerated() {
             if let problem = tagoDataObjectProblem(o) { return .failure(Failure(status: 400, message: "data[\(i)]: \(problem)")) }
+            if let poison = faults.rejectVariable, o["variable"]?.stringValue?.lowercased() == poison {
+                count("faults_rejected")
+                return .failure(Failure(status: 400, message: "data[\(i)]: variable '\(poison)' refused by the server's rules (emulated)"))
+            }
         }
         if device.type == "mutable", device.records.count + objects.count > options.mutableRecordLimit {
             return .failure(Failure(status: 400, message: "The device has reached its limit of \(options.mutableRecordLimit) records"))

@@ -138,6 +138,12 @@ public struct EmulatorFaults: Sendable, Equatable {
     public var errorRate = 0.0
     /// Fraction of requests whose connection is reset without an answer.
     public var resetRate = 0.0
+    /// Fraction of requests that are carried out, then answered with a reset (the response is
+    /// lost after the data was stored: what makes duplicates).
+    public var dropResponseRate = 0.0
+    /// A batch holding a reading of this variable is refused with 400 (a server-side rule the
+    /// gateway cannot know, such as a payload parser's): the poison record of the uplink tests.
+    public var rejectVariable: String?
     /// Until this wall time (ms), every request is answered 429 with the remaining wait.
     public var throttleUntil: Int64 = 0
     /// Until this wall time (ms), every request is accepted and never answered.
@@ -145,7 +151,8 @@ public struct EmulatorFaults: Sendable, Equatable {
 
     public init() {}
 
-    /// Parses `latency=50ms,error-rate=0.1,reset-rate=0.05,throttle=10s,blackhole=5s` (windows start now).
+    /// Parses `latency=50ms,error-rate=0.1,reset-rate=0.05,drop-response-rate=0.1,throttle=10s,blackhole=5s`
+    /// (windows start now).
     public init(spec: String, now: Int64) throws(FaultSpecProblem) {
         for part in spec.split(separator: ",") {
             let kv = part.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces() }
@@ -162,9 +169,11 @@ public struct EmulatorFaults: Sendable, Equatable {
             case "latency": latencyMilliseconds = Int(try duration())
             case "error-rate": errorRate = try rate()
             case "reset-rate": resetRate = try rate()
+            case "drop-response-rate": dropResponseRate = try rate()
+            case "reject-variable": rejectVariable = kv[1].lowercased()
             case "throttle": throttleUntil = now + (try duration())
             case "blackhole": blackHoleUntil = now + (try duration())
-            default: throw FaultSpecProblem(part: String(part), reason: "unknown fault; valid: latency, error-rate, reset-rate, throttle, blackhole")
+            default: throw FaultSpecProblem(part: String(part), reason: "unknown fault; valid: latency, error-rate, reset-rate, drop-response-rate, reject-variable, throttle, blackhole")
             }
         }
     }

@@ -1,0 +1,167 @@
+import EdgeCore
+import TagoKit
+
+/// How the HTTP uplink batches and retries.
+public struct UplinkPolicy: Sendable, Equatable {
+    /// Readings per `POST /data` at most (the body also stays under TagoIO's 200 kB).
+    public var maxRecords = 500
+    public var maxBytes = tagoMaxRequestBytes
+    /// Exponential backoff with full jitter on transport errors and 5xx: a random wait in
+    /// [0, min(cap, base × 2^attempt)].
+    public var backoffBaseMilliseconds: Int64 = 1_000
+    public var backoffCapMilliseconds: Int64 = 120_000
+    /// After 401/403: keep every reading, wait this long, and say so loudly.
+    public var authBackoffMilliseconds: Int64 = 300_000
+
+    public init() {}
+}
+
+/// What one step of the uplink did, for logs, status and tests.
+public enum UplinkStep: Sendable, Equatable {
+    /// Nothing waiting.
+    case idle
+    /// `count` readings accepted by TagoIO (through `seq`), `deadLettered` set aside.
+    case sent(count: Int, through: UInt64, deadLettered: Int)
+    /// Try again after `milliseconds`: the reason is the error's description (no token in it).
+    case wait(milliseconds: Int64, reason: String, kind: WaitKind)
+
+    public enum WaitKind: Sendable, Equatable { case transient, rateLimited, unauthorized, spool }
+}
+
+/// Drains the spool into TagoIO's `POST /data` in batches. Readings leave the spool only when
+/// TagoIO answered 2xx for them; a batch refused with 400 is split in halves until the refused
+/// readings are alone, and those go to the dead-letter file so the rest keeps flowing.
+///
+/// Delivery is at-least-once: a request whose response is lost (a timeout, a reset after the
+/// server stored it) is sent again, so duplicates are bounded by one batch per lost response.
+/// Not thread safe: one caller steps it.
+public final class HTTPUplink {
+    public let policy: UplinkPolicy
+    private let spool: Spool
+    private let device: TagoDevice
+    private let deadLetters: DeadLetterFile
+    private let clock: WallClock
+    private var random: () -> Double
+    private var attempt = 0
+    /// Halved on 400 or 413 to isolate what the server refuses; grows back on success.
+    private var batchLimit: Int
+    public private(set) var requests = 0
+    public private(set) var delivered = 0
+
+    public init(spool: Spool, device: TagoDevice, deadLetters: DeadLetterFile, policy: UplinkPolicy = UplinkPolicy(),
+                clock: WallClock = SystemClock(), random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+        self.spool = spool
+        self.device = device
+        self.deadLetters = deadLetters
+        self.policy = policy
+        self.clock = clock
+        self.random = random
+        batchLimit = policy.maxRecords
+    }
+
+    /// Full-jitter backoff for the current attempt, then counts the attempt.
+    func backoff() -> Int64 {
+        let exponent = min(attempt, 30)
+        let ceiling = min(policy.backoffCapMilliseconds, policy.backoffBaseMilliseconds << Int64(exponent))
+        attempt += 1
+        return Int64(random() * Double(max(ceiling, 1)))
+    }
+
+    /// Peeks one batch, sends it, and acknowledges what TagoIO accepted.
+    public func step() -> UplinkStep {
+        let records: [SpoolRecord]
+        do {
+            records = try spool.peek(maxRecords: batchLimit, maxBytes: policy.maxBytes)
+        } catch {
+            return .wait(milliseconds: 1_000, reason: "\(error)", kind: .spool)
+        }
+        guard !records.isEmpty else { return .idle }
+
+        // Build the body: valid data objects up to the byte limit; the rest waits for the next batch.
+        var objects: [(seq: UInt64, object: JSONValue)] = []
+        var rejected: [(seq: UInt64, object: JSONValue, reason: String)] = []
+        var size = 2
+        var through: UInt64 = 0
+        for r in records {
+            guard let reading = ReadingCodec.decode(r.payload) else {
+                rejected.append((r.seq, .string("undecodable payload of \(r.payload.count) bytes"), "the spool record is not a reading this version can decode"))
+                through = r.seq
+                continue
+            }
+            let object = reading.dataObject
+            if let problem = tagoDataObjectProblem(object) {
+                rejected.append((r.seq, object, problem))
+                through = r.seq
+                continue
+            }
+            let length = object.serialized.utf8.count + 1
+            if !objects.isEmpty && size + length > policy.maxBytes { break }
+            size += length
+            objects.append((r.seq, object))
+            through = r.seq
+        }
+        do {
+            for item in rejected {
+                try deadLetters.record(seq: item.seq, status: nil, reason: item.reason, object: item.object, at: clock.now())
+            }
+        } catch {
+            return .wait(milliseconds: 5_000, reason: "cannot write the dead-letter file: \(error)", kind: .spool)
+        }
+        if objects.isEmpty {
+            return acknowledge(through: through, sent: 0, deadLettered: rejected.count)
+        }
+        requests += 1
+        do {
+            try device.insert(objects.map(\.object))
+        } catch {
+            return handle(error, batch: objects, rejectedBefore: rejected.count)
+        }
+        attempt = 0
+        batchLimit = min(policy.maxRecords, batchLimit * 2)
+        delivered += objects.count
+        return acknowledge(through: through, sent: objects.count, deadLettered: rejected.count)
+    }
+
+    private func acknowledge(through seq: UInt64, sent: Int, deadLettered: Int) -> UplinkStep {
+        do {
+            try spool.acknowledge(through: seq)
+        } catch {
+            return .wait(milliseconds: 1_000, reason: "\(error)", kind: .spool)
+        }
+        return .sent(count: sent, through: seq, deadLettered: deadLettered)
+    }
+
+    private func handle(_ error: TagoError, batch: [(seq: UInt64, object: JSONValue)], rejectedBefore: Int) -> UplinkStep {
+        switch error.kind {
+        case .rateLimited:
+            let wait = error.retryAfterSeconds.map { Int64($0 * 1000) } ?? millisecondsToNextMinute()
+            return .wait(milliseconds: max(wait, 1), reason: error.description, kind: .rateLimited)
+        case .unauthorized, .forbidden:
+            return .wait(milliseconds: policy.authBackoffMilliseconds, reason: "\(error.description). Readings are kept; check the device token.", kind: .unauthorized)
+        case .payloadTooLarge where batch.count > 1:
+            batchLimit = max(1, batch.count / 2)
+            return .wait(milliseconds: 0, reason: error.description, kind: .transient)
+        case .validation, .payloadTooLarge, .notFound, .invalidResponse:
+            if batch.count > 1 {
+                // Split to find the readings TagoIO refuses; the halves go out one by one.
+                batchLimit = max(1, batch.count / 2)
+                return .wait(milliseconds: 0, reason: error.description, kind: .transient)
+            }
+            let item = batch[0]
+            do {
+                try deadLetters.record(seq: item.seq, status: error.status, reason: error.message, object: item.object, at: clock.now())
+            } catch {
+                return .wait(milliseconds: 5_000, reason: "cannot write the dead-letter file: \(error)", kind: .spool)
+            }
+            return acknowledge(through: item.seq, sent: 0, deadLettered: rejectedBefore + 1)
+        case .server, .transport:
+            return .wait(milliseconds: backoff(), reason: error.description, kind: .transient)
+        }
+    }
+
+    /// TagoIO's limits reset at the next clock minute.
+    private func millisecondsToNextMinute() -> Int64 {
+        let now = clock.now().millisecondsSince1970
+        return 60_000 - now % 60_000 + 100
+    }
+}

@@ -1,0 +1,47 @@
+import EdgeCore
+import Emulator
+import TagoKit
+
+/// An emulator on a free loopback port, with one pre-created device and a profile token.
+final class LocalTago {
+    static let deviceToken = "test-device-token-0001"
+    static let profileToken = "p-test-profile-token"
+    let emulator: Emulator
+    let port: UInt16
+    let http: CurlHTTPClient
+
+    init(rateLimits: [String: Int] = [:], timeoutMilliseconds: Int = 5_000) throws {
+        var options = Emulator.Options()
+        options.deviceTokens = [Self.deviceToken]
+        options.profileTokens = [Self.profileToken]
+        options.rateLimits = rateLimits
+        emulator = try Emulator(options: options)
+        port = try emulator.start()
+        var http = CurlHTTPClient.Options()
+        http.timeoutMilliseconds = timeoutMilliseconds
+        http.connectTimeoutMilliseconds = 2_000
+        self.http = CurlHTTPClient(options: http)
+    }
+
+    deinit { emulator.stop() }
+
+    var endpoint: TagoEndpoint { TagoEndpoint(api: "http://127.0.0.1:\(port)") }
+    var device: TagoDevice { TagoDevice(token: Self.deviceToken, endpoint: endpoint, http: http) }
+    var account: TagoAccount { TagoAccount(token: Self.profileToken, endpoint: endpoint, http: http) }
+
+    func faults(_ spec: String) throws {
+        emulator.setFaults(try EmulatorFaults(spec: spec, now: SystemClock().now().millisecondsSince1970))
+    }
+
+    func stats() throws -> JSONValue {
+        let r = try http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/_emulator/stats"))
+        return try JSONValue.parse(String(decoding: r.body, as: UTF8.self))["result"] ?? .null
+    }
+
+    /// Every value of `variable` stored, oldest first.
+    func values(_ variable: String) throws -> [Double] {
+        var q = DataQuery(variables: [variable], qty: 100_000)
+        q.ordination = "ascending"
+        return (try device.find(q).arrayValue ?? []).compactMap { $0["value"]?.numberValue }
+    }
+}
