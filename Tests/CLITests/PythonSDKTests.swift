@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+import Emulator
+
+/// The `tago` 3.x Python library that the project's original documentation describes, unchanged,
+/// against the emulator. `.ci/run` makes a virtualenv with it and sets TAGOEDGE_PYTHON.
+@Suite struct PythonSDKTests {
+    static let python = ProcessInfo.processInfo.environment["TAGOEDGE_PYTHON"]
+
+    @Test(.enabled(if: python != nil, "set TAGOEDGE_PYTHON to a python with `tago==3.1.1` (bash .ci/run does)"))
+    func tagoPythonLibraryWorksUnchanged() throws {
+        var options = Emulator.Options()
+        options.deviceTokens = ["py-device-token"]
+        options.profileTokens = ["py-profile-token"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.python!)
+        process.arguments = [CLI.root + "/Tests/Python/tago_sdk_against_emulator.py"]
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "TAGOIO_API": "http://127.0.0.1:\(port)", "EMULATOR_DEVICE_TOKEN": "py-device-token", "EMULATOR_PROFILE_TOKEN": "py-profile-token",
+        ]) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.components(separatedBy: "\nok   ").count >= 20, "\(text)")
+        #expect(!text.contains("FAIL"), "\(text)")
+    }
+}
