@@ -7,6 +7,9 @@
 import Glibc
 #endif
 import CSQLite
+import Emulator
+import TagoKit
+import Uplink
 import EdgeCore
 import Spool
 
@@ -254,54 +257,62 @@ func format(_ v: Double, _ decimals: Int = 0) -> String {
 
 func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
 
+func spoolBenchmark() throws {
+    let n = Int(argument("--readings", default: "200000")) ?? 200_000
+    let m = Int(argument("--fsync-readings", default: "20000")) ?? 20_000
+    let dir = argument("--dir", default: "/var/tmp")
+
+    let data = payloads(n)
+    let fsyncData = Array(data.prefix(m))
+    let payloadAverage = Double(data.reduce(0) { $0 + $1.count }) / Double(n)
+    print("spool benchmark: \(n) readings without fsync per commit, \(m) with (median of 3 interleaved runs); commits of \(batch) readings; payload \(format(payloadAverage, 1)) bytes; in \(dir)")
+
+    // Runs on a shared disk are noisy: each runs three times, interleaved, and the median is kept.
+    var results: [Result] = []
+    var noneRuns: [Result] = [], batchRuns: [Result] = [], normalRuns: [Result] = []
+    for _ in 0..<3 {
+        noneRuns.append(try runSpool(.none, data, dir: dir))
+        batchRuns.append(try runSpool(.batch, data, dir: dir))
+        normalRuns.append(try runSQLite("NORMAL", data, dir: dir))
+    }
+    let commitBytes = Int((Double(batch) * ((16 + payloadAverage + 7) / 8 * 8) / 512).rounded(.up)) * 512
+    var alwaysRuns: [Result] = [], fullRuns: [Result] = [], ceilingRuns: [Result] = []
+    for _ in 0..<3 {
+        ceilingRuns.append(runCeiling(commits: m / batch, bytesPerCommit: commitBytes, dir: dir))
+        alwaysRuns.append(try runSpool(.always, fsyncData, dir: dir))
+        fullRuns.append(try runSQLite("FULL", fsyncData, dir: dir))
+    }
+    func median(_ runs: [Result]) -> Result { runs.sorted { $0.appendRate < $1.appendRate }[runs.count / 2] }
+    let spoolNone = median(noneRuns); results.append(spoolNone)
+    let spoolBatch = median(batchRuns); results.append(spoolBatch)
+    let sqliteNormal = median(normalRuns); results.append(sqliteNormal)
+    let spoolAlways = median(alwaysRuns); results.append(spoolAlways)
+    let sqliteFull = median(fullRuns); results.append(sqliteFull)
+    let ceiling = median(ceilingRuns); results.append(ceiling)
+
+    print("")
+    print(pad("run", 24) + pad("append r/s", 14) + pad("drain r/s", 14) + pad("commits/s", 12) + "bytes written/reading")
+    for r in results {
+        print(pad(r.name, 24) + pad(format(r.appendRate), 14) + pad(format(r.drainRate), 14) + pad(format(Double(r.commits) / r.appendSeconds), 12)
+              + format(r.bytesPerReading, 1))
+    }
+    print("")
+    print("ratios (targets in brackets):")
+    print("  spool batch / sqlite NORMAL, append:   \(format(spoolBatch.appendRate / sqliteNormal.appendRate, 2))x  [>= 5]")
+    print("  spool none  / sqlite NORMAL, append:   \(format(spoolNone.appendRate / sqliteNormal.appendRate, 2))x  [>= 5]")
+    print("  spool always / sqlite FULL, append:    \(format(spoolAlways.appendRate / sqliteFull.appendRate, 2))x  [>= 1.5]")
+    print("  spool always / disk ceiling, commits:  \(format(spoolAlways.appendRate / ceiling.appendRate * 100, 1))%  [>= 80%]")
+    print("  bytes/reading spool batch / sqlite NORMAL: \(format(spoolBatch.bytesPerReading / sqliteNormal.bytesPerReading, 2))  [<= 0.5]")
+    print("  bytes/reading spool always / sqlite FULL:  \(format(spoolAlways.bytesPerReading / sqliteFull.bytesPerReading, 2))  [<= 0.5]")
+    print("  sqlite NORMAL writes \(format(sqliteNormal.bytesPerReading / payloadAverage, 1))x the payload; spool batch \(format(spoolBatch.bytesPerReading / payloadAverage, 1))x")
+    let recovery = try recoveryTime(dir: dir)
+    print("  recovery of a full, wrapped 64 MiB spool (\(recovery.records) records, \(recovery.cold ? "first open with a cold page cache" : "warm page cache")): \(format(recovery.seconds * 1000, 1)) ms  [< 500 ms]")
+
+}
+
 let command = CommandLine.arguments.dropFirst().first ?? "spool"
-guard command == "spool" else { fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR]") }
-let n = Int(argument("--readings", default: "200000")) ?? 200_000
-let m = Int(argument("--fsync-readings", default: "20000")) ?? 20_000
-let dir = argument("--dir", default: "/var/tmp")
-
-let data = payloads(n)
-let fsyncData = Array(data.prefix(m))
-let payloadAverage = Double(data.reduce(0) { $0 + $1.count }) / Double(n)
-print("spool benchmark: \(n) readings without fsync per commit, \(m) with (median of 3 interleaved runs); commits of \(batch) readings; payload \(format(payloadAverage, 1)) bytes; in \(dir)")
-
-// Runs on a shared disk are noisy: each runs three times, interleaved, and the median is kept.
-var results: [Result] = []
-var noneRuns: [Result] = [], batchRuns: [Result] = [], normalRuns: [Result] = []
-for _ in 0..<3 {
-    noneRuns.append(try runSpool(.none, data, dir: dir))
-    batchRuns.append(try runSpool(.batch, data, dir: dir))
-    normalRuns.append(try runSQLite("NORMAL", data, dir: dir))
+switch command {
+case "spool": try spoolBenchmark()
+case "uplink": try uplinkBenchmark()
+default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N]")
 }
-let commitBytes = Int((Double(batch) * ((16 + payloadAverage + 7) / 8 * 8) / 512).rounded(.up)) * 512
-var alwaysRuns: [Result] = [], fullRuns: [Result] = [], ceilingRuns: [Result] = []
-for _ in 0..<3 {
-    ceilingRuns.append(runCeiling(commits: m / batch, bytesPerCommit: commitBytes, dir: dir))
-    alwaysRuns.append(try runSpool(.always, fsyncData, dir: dir))
-    fullRuns.append(try runSQLite("FULL", fsyncData, dir: dir))
-}
-func median(_ runs: [Result]) -> Result { runs.sorted { $0.appendRate < $1.appendRate }[runs.count / 2] }
-let spoolNone = median(noneRuns); results.append(spoolNone)
-let spoolBatch = median(batchRuns); results.append(spoolBatch)
-let sqliteNormal = median(normalRuns); results.append(sqliteNormal)
-let spoolAlways = median(alwaysRuns); results.append(spoolAlways)
-let sqliteFull = median(fullRuns); results.append(sqliteFull)
-let ceiling = median(ceilingRuns); results.append(ceiling)
-
-print("")
-print(pad("run", 24) + pad("append r/s", 14) + pad("drain r/s", 14) + pad("commits/s", 12) + "bytes written/reading")
-for r in results {
-    print(pad(r.name, 24) + pad(format(r.appendRate), 14) + pad(format(r.drainRate), 14) + pad(format(Double(r.commits) / r.appendSeconds), 12)
-          + format(r.bytesPerReading, 1))
-}
-print("")
-print("ratios (targets in brackets):")
-print("  spool batch / sqlite NORMAL, append:   \(format(spoolBatch.appendRate / sqliteNormal.appendRate, 2))x  [>= 5]")
-print("  spool none  / sqlite NORMAL, append:   \(format(spoolNone.appendRate / sqliteNormal.appendRate, 2))x  [>= 5]")
-print("  spool always / sqlite FULL, append:    \(format(spoolAlways.appendRate / sqliteFull.appendRate, 2))x  [>= 1.5]")
-print("  spool always / disk ceiling, commits:  \(format(spoolAlways.appendRate / ceiling.appendRate * 100, 1))%  [>= 80%]")
-print("  bytes/reading spool batch / sqlite NORMAL: \(format(spoolBatch.bytesPerReading / sqliteNormal.bytesPerReading, 2))  [<= 0.5]")
-print("  bytes/reading spool always / sqlite FULL:  \(format(spoolAlways.bytesPerReading / sqliteFull.bytesPerReading, 2))  [<= 0.5]")
-print("  sqlite NORMAL writes \(format(sqliteNormal.bytesPerReading / payloadAverage, 1))x the payload; spool batch \(format(spoolBatch.bytesPerReading / payloadAverage, 1))x")
-let recovery = try recoveryTime(dir: dir)
-print("  recovery of a full, wrapped 64 MiB spool (\(recovery.records) records, \(recovery.cold ? "first open with a cold page cache" : "warm page cache")): \(format(recovery.seconds * 1000, 1)) ms  [< 500 ms]")

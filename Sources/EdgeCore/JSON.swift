@@ -72,6 +72,24 @@ public enum JSONValue: Sendable, Equatable {
         return String(n)
     }
 
+    /// Appends `s` as a JSON string literal to a byte buffer.
+    public static func appendString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var plain = true
+        for b in s.utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+            plain = false
+            break
+        }
+        if plain {
+            out.append(contentsOf: s.utf8)
+        } else {
+            var escaped = ""
+            writeString(s, to: &escaped)
+            out.append(contentsOf: escaped.utf8.dropFirst().dropLast())
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {

@@ -54,6 +54,37 @@ public struct Reading: Sendable, Equatable {
         self.metadata = metadata
     }
 
+    /// Appends this reading's TagoIO data object as compact JSON, byte for byte what
+    /// `dataObject.serialized` gives, without building the intermediate values (the uplink's hot path).
+    public func appendDataObjectJSON(to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"variable":"#.utf8)
+        JSONValue.appendString(variable, to: &out)
+        out.append(contentsOf: #","value":"#.utf8)
+        switch value {
+        case .number(let v): out.append(contentsOf: JSONValue.format(v).utf8)
+        case .bool(let v): out.append(contentsOf: (v ? "true" : "false").utf8)
+        case .string(let v): JSONValue.appendString(v, to: &out)
+        }
+        if let unit {
+            out.append(contentsOf: #","unit":"#.utf8)
+            JSONValue.appendString(unit, to: &out)
+        }
+        out.append(contentsOf: #","time":""#.utf8)
+        time.appendISO8601(to: &out)
+        out.append(UInt8(ascii: "\""))
+        if !metadata.isEmpty {
+            out.append(contentsOf: #","metadata":{"#.utf8)
+            for (i, (k, v)) in metadata.sorted(by: { $0.key < $1.key }).enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.appendString(k, to: &out)
+                out.append(UInt8(ascii: ":"))
+                JSONValue.appendString(v, to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
     /// The TagoIO data object for this reading (`variable`, `value`, `unit`, `time`, `metadata`).
     public var dataObject: JSONValue {
         var object: [(String, JSONValue)] = [("variable", .string(variable))]
@@ -91,6 +122,32 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
         let (y, m, d) = Timestamp.civil(fromDays: days)
         let h = msOfDay / 3_600_000, mi = (msOfDay / 60_000) % 60, s = (msOfDay / 1000) % 60, f = msOfDay % 1000
         return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(h, 2)):\(pad(mi, 2)):\(pad(s, 2)).\(pad(f, 3))Z"
+    }
+
+    /// Appends `iso8601` as bytes, without intermediate strings.
+    public func appendISO8601(to out: inout [UInt8]) {
+        let ms = millisecondsSince1970
+        let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
+        let msOfDay = ms - days * 86_400_000
+        let (y, m, d) = Timestamp.civil(fromDays: days)
+        func digits(_ v: Int64, _ width: Int) {
+            var buffer: (UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48)
+            var x = v < 0 ? 0 : v
+            withUnsafeMutableBytes(of: &buffer) { b in
+                for i in stride(from: width - 1, through: 0, by: -1) {
+                    b[i] = UInt8(48 + x % 10)
+                    x /= 10
+                }
+                out.append(contentsOf: b.prefix(width))
+            }
+        }
+        guard (0...9999).contains(y) else {
+            out.append(contentsOf: iso8601.utf8)
+            return
+        }
+        digits(y, 4); out.append(45); digits(m, 2); out.append(45); digits(d, 2); out.append(84)
+        digits(msOfDay / 3_600_000, 2); out.append(58); digits((msOfDay / 60_000) % 60, 2); out.append(58)
+        digits((msOfDay / 1000) % 60, 2); out.append(46); digits(msOfDay % 1000, 3); out.append(90)
     }
 
     /// Parses the ISO 8601 forms TagoIO uses: `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`.

@@ -80,13 +80,18 @@ extension String {
 /// TagoIO's rules for a variable name: 1 to 100 characters, no spaces and none of `* ? ! < > . - = $`.
 /// Returns nil if valid, or why not. (TagoIO stores names lowercased.)
 public func tagoVariableNameProblem(_ name: String) -> String? {
-    if name.isEmpty { return "is empty" }
-    if name.count > 100 { return "is \(name.count) characters long; TagoIO allows at most 100" }
-    for ch in name {
-        if ch == " " || "*?!<>.-=$".contains(ch) {
-            return "contains '\(ch)', which TagoIO does not allow in variable names (no spaces or * ? ! < > . - = $)"
+    var count = 0
+    for b in name.utf8 {
+        switch b {
+        case UInt8(ascii: " "), UInt8(ascii: "*"), UInt8(ascii: "?"), UInt8(ascii: "!"), UInt8(ascii: "<"), UInt8(ascii: ">"),
+             UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "="), UInt8(ascii: "$"):
+            return "contains '\(Character(Unicode.Scalar(b)))', which TagoIO does not allow in variable names (no spaces or * ? ! < > . - = $)"
+        default:
+            if b & 0xC0 != 0x80 { count += 1 }  // count characters, not bytes
         }
     }
+    if count == 0 { return "is empty" }
+    if count > 100 { return "is \(count) characters long; TagoIO allows at most 100" }
     return nil
 }
 

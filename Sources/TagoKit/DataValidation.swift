@@ -43,3 +43,15 @@ public func tagoDataObjectProblem(_ v: JSONValue) -> String? {
 
 /// Maximum body of one insert request (TagoIO: 200 kB).
 public let tagoMaxRequestBytes = 200_000
+
+/// The same rules for a reading the agent made (no JSON built): variable name, value size, unit.
+public func tagoReadingProblem(_ r: Reading) -> String? {
+    if let problem = tagoVariableNameProblem(r.variable) { return "variable '\(r.variable)' \(problem)" }
+    if case .string(let s) = r.value, s.utf8.count > 6_000 { return "'value' of '\(r.variable)' is \(s.utf8.count) bytes; TagoIO allows 6 kB" }
+    if case .number(let n) = r.value, !n.isFinite { return "'value' of '\(r.variable)' is \(n), which JSON cannot carry" }
+    if let u = r.unit, u.count > 25 { return "'unit' of '\(r.variable)' is \(u.count) characters; TagoIO allows 25" }
+    if !r.metadata.isEmpty, r.metadata.reduce(0, { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }) > 10_000 {
+        return "'metadata' of '\(r.variable)' is larger than TagoIO's 10 kB"
+    }
+    return nil
+}

@@ -95,14 +95,18 @@ struct TagoCaller: Sendable {
     let authHeader: (String, String)
 
     func call(_ method: String, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil) throws(TagoError) -> JSONValue {
+        try call(method, path, query: query, raw: body.map { Array($0.serialized.utf8) })
+    }
+
+    func call(_ method: String, _ path: String, query: [(String, String)] = [], raw: [UInt8]?) throws(TagoError) -> JSONValue {
         let operation = "\(method) \(path.split(separator: "?").first.map(String.init) ?? path)"
         var url = endpoint.api + path
         if !query.isEmpty { url += "?" + queryString(query) }
         var headers = [authHeader, ("User-Agent", endpoint.userAgent), ("Accept", "application/json")]
         var bytes: [UInt8] = []
-        if let body {
+        if let raw {
             headers.append(("Content-Type", "application/json"))
-            bytes = Array(body.serialized.utf8)
+            bytes = raw
         }
         let response: HTTPResponse
         do {
@@ -143,6 +147,13 @@ public final class TagoDevice: Sendable {
     /// `POST /data` for readings.
     @discardableResult
     public func insert(_ readings: [Reading]) throws(TagoError) -> String { try insert(readings.map(\.dataObject)) }
+
+    /// `POST /data` with a body the caller built and validated (a JSON array of data objects
+    /// within 200 kB): the uplink's path, which serializes each reading once.
+    @discardableResult
+    public func insert(serialized body: [UInt8]) throws(TagoError) -> String {
+        try caller.call("POST", "/data", raw: body).stringValue ?? ""
+    }
 
     /// `GET /data`: records, or a bare number for count/min/max/avg/sum queries.
     public func find(_ query: DataQuery) throws(TagoError) -> JSONValue { try caller.call("GET", "/data", query: query.items) }

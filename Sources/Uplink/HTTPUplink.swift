@@ -78,28 +78,33 @@ public final class HTTPUplink {
         guard !records.isEmpty else { return .idle }
 
         // Build the body: valid data objects up to the byte limit; the rest waits for the next batch.
-        var objects: [(seq: UInt64, object: JSONValue)] = []
+        // Each reading is serialized once, straight into the request body.
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        body.reserveCapacity(min(policy.maxBytes, records.count * 128))
+        var objects: [(seq: UInt64, start: Int, end: Int)] = []
         var rejected: [(seq: UInt64, object: JSONValue, reason: String)] = []
-        var size = 2
         var through: UInt64 = 0
+        var scratch: [UInt8] = []
         for r in records {
             guard let reading = ReadingCodec.decode(r.payload) else {
                 rejected.append((r.seq, .string("undecodable payload of \(r.payload.count) bytes"), "the spool record is not a reading this version can decode"))
                 through = r.seq
                 continue
             }
-            let object = reading.dataObject
-            if let problem = tagoDataObjectProblem(object) {
-                rejected.append((r.seq, object, problem))
+            if let problem = tagoReadingProblem(reading) {
+                rejected.append((r.seq, reading.dataObject, problem))
                 through = r.seq
                 continue
             }
-            let length = object.serialized.utf8.count + 1
-            if !objects.isEmpty && size + length > policy.maxBytes { break }
-            size += length
-            objects.append((r.seq, object))
+            scratch.removeAll(keepingCapacity: true)
+            reading.appendDataObjectJSON(to: &scratch)
+            if !objects.isEmpty && body.count + scratch.count + 2 > policy.maxBytes { break }
+            if !objects.isEmpty { body.append(UInt8(ascii: ",")) }
+            objects.append((r.seq, body.count, body.count + scratch.count))
+            body.append(contentsOf: scratch)
             through = r.seq
         }
+        body.append(UInt8(ascii: "]"))
         do {
             for item in rejected {
                 try deadLetters.record(seq: item.seq, status: nil, reason: item.reason, object: item.object, at: clock.now())
@@ -112,9 +117,12 @@ public final class HTTPUplink {
         }
         requests += 1
         do {
-            try device.insert(objects.map(\.object))
+            try device.insert(serialized: body)
         } catch {
-            return handle(error, batch: objects, rejectedBefore: rejected.count)
+            let batch = objects.map { o in
+                (seq: o.seq, object: (try? JSONValue.parse(String(decoding: body[o.start..<o.end], as: UTF8.self))) ?? .null)
+            }
+            return handle(error, batch: batch, rejectedBefore: rejected.count)
         }
         attempt = 0
         batchLimit = min(policy.maxRecords, batchLimit * 2)

@@ -3,7 +3,7 @@ import ArgumentParser
 import EdgeCore
 
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
@@ -24,11 +24,12 @@ struct TagoEdge: ParsableCommand {
         commandName: "tagoedge",
         abstract: "An edge-gateway agent for TagoIO: reads sensors, spools readings, uploads them.",
         version: version,
-        subcommands: [Read.self, Scan.self, CheckConfig.self, SpoolCommand.self, EmulatorCommand.self]
+        subcommands: [Read.self, Scan.self, CheckConfig.self, SpoolCommand.self, EmulatorCommand.self, DeadLetterCommand.self]
     )
 
     /// Runs the command line, mapping errors to the documented exit codes (2 for bad usage).
     static func main() {
+        lineBufferStandardOutput()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -59,4 +60,10 @@ func printError(_ text: String) {
         if n <= 0 { return }
         bytes = bytes.dropFirst(n)
     }
+}
+
+/// Standard output line by line, also into pipes and journald (Swift's print is otherwise
+/// block-buffered there, and a long-running command would show nothing).
+func lineBufferStandardOutput() {
+    setvbuf(stdout, nil, _IOLBF, 0)
 }

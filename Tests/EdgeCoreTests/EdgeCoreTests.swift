@@ -120,3 +120,18 @@ import Testing
         #expect(clock.nanoseconds() == 1_500_000)
     }
 }
+
+@Suite struct FastSerializationTests {
+    @Test(arguments: [
+        Reading(variable: "env_temperature", value: .number(21.37), unit: "°C", time: Timestamp(millisecondsSince1970: 1_780_000_000_123)),
+        Reading(variable: "door", value: .bool(false), time: Timestamp(millisecondsSince1970: 0)),
+        Reading(variable: "note", value: .string("quote \" back\\slash\nnew\tline \u{01}"), unit: "u\"", time: Timestamp(millisecondsSince1970: -1),
+                metadata: ["b": "2", "a": "é", "c": "\"x\""]),
+        Reading(variable: "big", value: .number(1e300), time: Timestamp(millisecondsSince1970: 253_402_300_799_999)),
+    ])
+    func matchesTheGeneralSerializer(reading: Reading) {
+        var bytes: [UInt8] = []
+        reading.appendDataObjectJSON(to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == reading.dataObject.serialized)
+    }
+}

@@ -31,6 +31,18 @@ public struct DeviceSettings: Sendable, Equatable {
 public struct UplinkSettings: Sendable, Equatable {
     public enum Transport: String, Sendable, CaseIterable { case http, mqtt }
     public var transport = Transport.http
+    /// Readings per request at most (HTTP; the body also stays under 200 kB).
+    public var batchSize = 500
+    public var backoffBaseMilliseconds: Int64 = 1_000
+    public var backoffCapMilliseconds: Int64 = 120_000
+    public var timeoutMilliseconds: Int64 = 30_000
+    public var connectTimeoutMilliseconds: Int64 = 10_000
+    /// A CA bundle to trust in addition to (instead of) the system's.
+    public var caFile: String?
+    /// Skip TLS certificate verification. Only when the user sets it, with a warning.
+    public var insecure = false
+    /// Where refused readings go; default: next to the spool.
+    public var deadLetter: String?
 }
 
 public struct MQTTSettings: Sendable, Equatable {
@@ -154,6 +166,9 @@ public struct AgentConfig: Sendable {
         guard let slash = file.lastIndex(of: "/") else { return "." }
         return slash == file.startIndex ? "/" : String(file[..<slash])
     }
+
+    /// The dead-letter file: `uplink.dead_letter`, or `<spool path>.dead-letter.jsonl`.
+    public var deadLetterPath: String { uplink.deadLetter ?? spool.path + ".dead-letter.jsonl" }
 
     public func resolve(_ path: String) -> String {
         path.hasPrefix("/") ? path : directory + "/" + path

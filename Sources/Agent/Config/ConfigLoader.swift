@@ -50,7 +50,25 @@ struct ConfigLoader {
         if let t = top.subtable("uplink") {
             var r = TableReader(t, path: "uplink", file: file)
             if let s = r.choice("transport", UplinkSettings.Transport.allCases.map(\.rawValue)) { config.uplink.transport = .init(rawValue: s)! }
-            finish(&r, valid: ["transport"])
+            if let n = r.integer("batch_size", in: 1...8000, hint: "readings per request") { config.uplink.batchSize = Int(n) }
+            if let ms = r.duration("backoff_base", minimum: 10) { config.uplink.backoffBaseMilliseconds = ms }
+            if let ms = r.duration("backoff_cap", minimum: 100) { config.uplink.backoffCapMilliseconds = ms }
+            if let ms = r.duration("timeout", minimum: 100) { config.uplink.timeoutMilliseconds = ms }
+            if let ms = r.duration("connect_timeout", minimum: 100) { config.uplink.connectTimeoutMilliseconds = ms }
+            if let f = r.string("ca_file") {
+                if f.hasPrefix("/") { config.uplink.caFile = f } else { r.fail("ca_file", "'\(f)' must be an absolute path to a PEM bundle") }
+            }
+            if let i = r.bool("insecure") {
+                config.uplink.insecure = i
+                if i { config.warnings.append(ConfigError(file: file, line: t["insecure"]?.line, key: "uplink.insecure", "TLS certificates will NOT be verified; anyone on the path can read and change the data")) }
+            }
+            if let d = r.string("dead_letter") {
+                if d.isEmpty { r.fail("dead_letter", "is empty; give a file path") } else { config.uplink.deadLetter = d }
+            }
+            if config.uplink.backoffCapMilliseconds < config.uplink.backoffBaseMilliseconds {
+                r.fail("backoff_cap", "is below backoff_base")
+            }
+            finish(&r, valid: ["transport", "batch_size", "backoff_base", "backoff_cap", "timeout", "connect_timeout", "ca_file", "insecure", "dead_letter"])
         }
         if let t = top.subtable("mqtt") {
             var r = TableReader(t, path: "mqtt", file: file)
