@@ -51,6 +51,6 @@ let package = Package(
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
         // Runs the built `tagoedge` binary as a user or script would.
-        .testTarget(name: "CLITests", dependencies: ["EdgeCore", "Spool", "Emulator", "tagoedge"]),
+        .testTarget(name: "CLITests", dependencies: ["EdgeCore", "Spool", "Emulator", "TagoKit", "tagoedge"]),
     ]
 )

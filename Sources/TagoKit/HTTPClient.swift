@@ -40,6 +40,11 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
     public var kind: Kind
     public var message: String
     public var description: String { "\(kind.rawValue): \(message)" }
+
+    public init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
 }
 
 /// Sends HTTP requests. Implementations are thread safe.
