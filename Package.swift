@@ -26,10 +26,14 @@ let package = Package(
         .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
         // Typed TagoIO client: Device and Account APIs, envelopes, errors, data validation.
         .target(name: "TagoKit", dependencies: ["EdgeCore", "CCurlShim"]),
-        // Uplinks: HTTP (Device API) now; MQTT later. Drain a spool, retry with backoff.
-        .target(name: "Uplink", dependencies: ["EdgeCore", "TagoKit"]),
+        // libmosquitto (MQTT), from the system (pkg-config libmosquitto).
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        // One libmosquitto client, used as its documentation requires.
+        .target(name: "MQTT", dependencies: ["CMosquitto", "EdgeCore"]),
+        // Uplinks, HTTP and MQTT: drain a spool, retry with backoff.
+        .target(name: "Uplink", dependencies: ["EdgeCore", "TagoKit", "MQTT"]),
         // The local TagoIO emulator: a real HTTP server with TagoIO's behaviour and faults on demand.
-        .target(name: "Emulator", dependencies: ["EdgeCore", "TagoKit"]),
+        .target(name: "Emulator", dependencies: ["EdgeCore", "TagoKit", "MQTT"]),
         // The persistent ring buffer of readings waiting for the cloud.
         .target(name: "Spool", dependencies: ["EdgeCore"]),
         // Configuration file, sensor assembly, and (later) the scheduler and lifecycle.
@@ -48,6 +52,8 @@ let package = Package(
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
         .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore"]),
+        // Against a real mosquitto broker that each test starts on a free loopback port.
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Uplink", "Spool", "EdgeCore", "Emulator", "TagoKit"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
         // Runs the built `tagoedge` binary as a user or script would.

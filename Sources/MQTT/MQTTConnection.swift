@@ -1,0 +1,208 @@
+import CMosquitto
+import EdgeCore
+
+/// A libmosquitto call that failed: the MOSQ_ERR code, what was being done, and
+/// `mosquitto_strerror`'s text (or the CONNACK reason). Never contains a password.
+public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The broker refused the login (CONNACK 4 or 5).
+        case refused
+        /// TLS could not be set up or the handshake failed.
+        case tls
+        /// The connection was lost or could not be made.
+        case connection
+        /// A payload larger than allowed, a bad topic…
+        case invalid
+    }
+
+    public var kind: Kind
+    public var code: Int32
+    public var operation: String
+    public var message: String
+
+    public var description: String { "MQTT \(operation) failed: \(message)" }
+
+    public init(kind: Kind, code: Int32, operation: String, message: String) {
+        self.kind = kind
+        self.code = code
+        self.operation = operation
+        self.message = message
+    }
+}
+
+/// Settings of one MQTT connection.
+public struct MQTTOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 1883
+    public var clientID = "tagoedge"
+    public var username: String?
+    /// By TagoIO's convention the device token; never logged.
+    public var password: String?
+    public var keepaliveSeconds = 60
+    public var cleanSession = true
+    /// TLS when set.
+    public var tls: TLSOptions?
+    /// The last will: published by the broker if this client vanishes.
+    public var will: (topic: String, payload: String, retain: Bool)?
+    public var connectTimeoutMilliseconds = 10_000
+
+    public struct TLSOptions: Sendable {
+        /// A CA bundle; nil uses the operating system's store.
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        /// Skip certificate verification (only when the user asks).
+        public var insecure = false
+        public init() {}
+    }
+
+    public init() {}
+}
+
+/// One libmosquitto client, used from one thread: `connect`, `publish`, `subscribe` and `loop`
+/// are called by the owner's thread, and the callbacks run inside `loop` on that thread. The
+/// library is initialised once per process (`mosquitto_lib_init` is not thread safe; a Swift
+/// global's lazy initialisation runs it exactly once). Each instance passes itself to
+/// libmosquitto as the callbacks' `obj` pointer.
+public final class MQTTConnection {
+    public let options: MQTTOptions
+    private var mosq: OpaquePointer?
+    public private(set) var isConnected = false
+    /// The CONNACK code of the last connect (0 accepted).
+    public private(set) var connackCode: Int32 = -1
+    /// Called with the message id when the broker acknowledged a QoS 1 publish (PUBACK).
+    public var onPublished: ((Int32) -> Void)?
+    /// Called for every message received on a subscribed topic.
+    public var onMessage: ((String, [UInt8]) -> Void)?
+    /// Called when the connection is lost (code 0: asked for).
+    public var onDisconnect: ((Int32) -> Void)?
+
+    private static let initialised: Int32 = mosquitto_lib_init()
+
+    public init(options: MQTTOptions) throws(MQTTError) {
+        self.options = options
+        _ = Self.initialised
+        guard let m = mosquitto_new(options.clientID, options.cleanSession, nil) else {
+            throw MQTTError(kind: .invalid, code: MOSQ_ERR_NOMEM.rawValue, operation: "mosquitto_new", message: "could not create a client (out of memory, or an empty client id with a persistent session)")
+        }
+        mosq = m
+        mosquitto_user_data_set(m, Unmanaged.passUnretained(self).toOpaque())
+        mosquitto_connect_callback_set(m) { _, obj, rc in
+            guard let obj else { return }
+            let me = Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue()
+            me.connackCode = rc
+            me.isConnected = rc == 0
+        }
+        mosquitto_disconnect_callback_set(m) { _, obj, rc in
+            guard let obj else { return }
+            let me = Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue()
+            me.isConnected = false
+            me.onDisconnect?(rc)
+        }
+        mosquitto_publish_callback_set(m) { _, obj, mid in
+            guard let obj else { return }
+            Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue().onPublished?(mid)
+        }
+        mosquitto_message_callback_set(m) { _, obj, message in
+            guard let obj, let message else { return }
+            let me = Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue()
+            let topic = message.pointee.topic.map { String(cString: $0) } ?? ""
+            let payload = message.pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(message.pointee.payloadlen))) } ?? []
+            me.onMessage?(topic, payload)
+        }
+        try check(mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1), "set TCP_NODELAY")
+        if let username = options.username { try check(mosquitto_username_pw_set(m, username, options.password), "set username") }
+        if let will = options.will {
+            let bytes = Array(will.payload.utf8)
+            try check(mosquitto_will_set(m, will.topic, Int32(bytes.count), bytes, 1, will.retain), "set the last will")
+        }
+        if let tls = options.tls {
+            if tls.caFile == nil { try check(mosquitto_int_option(m, MOSQ_OPT_TLS_USE_OS_CERTS, 1), "use the system CA store") }
+            try check(mosquitto_tls_set(m, tls.caFile, nil, tls.certFile, tls.keyFile, nil), "set up TLS", tls: true)
+            if tls.insecure {
+                try check(mosquitto_tls_opts_set(m, 0, nil, nil), "turn off certificate verification", tls: true)
+                try check(mosquitto_tls_insecure_set(m, true), "turn off host name verification", tls: true)
+            }
+        }
+    }
+
+    deinit {
+        if let mosq { mosquitto_destroy(mosq) }
+    }
+
+    private func check(_ rc: Int32, _ operation: String, tls: Bool = false) throws(MQTTError) {
+        guard rc != MOSQ_ERR_SUCCESS.rawValue else { return }
+        throw MQTTError(kind: tls || rc == MOSQ_ERR_TLS.rawValue ? .tls : (rc == MOSQ_ERR_PAYLOAD_SIZE.rawValue || rc == MOSQ_ERR_INVAL.rawValue ? .invalid : .connection),
+                        code: rc, operation: operation, message: String(cString: mosquitto_strerror(rc)))
+    }
+
+    /// Connects and waits for the broker's CONNACK. Throws `.refused` with the broker's reason,
+    /// `.tls` for a failed handshake (wrong CA, bad certificate), `.connection` otherwise.
+    public func connect() throws(MQTTError) {
+        guard let mosq else { return }
+        let target = "\(options.host):\(options.port)"
+        let rc = mosquitto_connect(mosq, options.host, Int32(options.port), Int32(options.keepaliveSeconds))
+        if rc == MOSQ_ERR_TLS.rawValue {
+            throw MQTTError(kind: .tls, code: rc, operation: "connect to \(target)",
+                            message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?)")
+        }
+        if rc == MOSQ_ERR_ERRNO.rawValue {
+            throw MQTTError(kind: .connection, code: rc, operation: "connect to \(target)", message: HardwareError.errnoText(errnoValue()))
+        }
+        try check(rc, "connect to \(target)")
+        connackCode = -1
+        let deadline = SystemClock().nanoseconds() + UInt64(options.connectTimeoutMilliseconds) * 1_000_000
+        while connackCode < 0 {
+            let lrc = mosquitto_loop(mosq, 100, 1)
+            if lrc != MOSQ_ERR_SUCCESS.rawValue && connackCode > 0 { break }  // refused, then closed: report the refusal
+            if lrc != MOSQ_ERR_SUCCESS.rawValue {
+                let kind: MQTTError.Kind = lrc == MOSQ_ERR_TLS.rawValue ? .tls : .connection
+                let message = lrc == MOSQ_ERR_TLS.rawValue ? "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?)"
+                    : lrc == MOSQ_ERR_CONN_LOST.rawValue ? "the broker closed the connection before accepting it (a TLS mismatch, or a refused client)"
+                    : String(cString: mosquitto_strerror(lrc))
+                throw MQTTError(kind: kind, code: lrc, operation: "connect to \(target)", message: message)
+            }
+            if SystemClock().nanoseconds() > deadline {
+                throw MQTTError(kind: .connection, code: MOSQ_ERR_TIMEOUT.rawValue, operation: "connect to \(target)", message: "no CONNACK within \(options.connectTimeoutMilliseconds) ms")
+            }
+        }
+        guard connackCode == 0 else {
+            throw MQTTError(kind: .refused, code: connackCode, operation: "log in to \(target)", message: String(cString: mosquitto_connack_string(connackCode)))
+        }
+    }
+
+    /// Publishes and returns the message id (its PUBACK arrives through `onPublished`).
+    public func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws(MQTTError) -> Int32 {
+        var mid: Int32 = 0
+        let rc = payload.withUnsafeBytes { mosquitto_publish(mosq, &mid, topic, Int32($0.count), $0.baseAddress, qos, retain) }
+        try check(rc, "publish to \(topic)")
+        return mid
+    }
+
+    public func subscribe(_ topic: String, qos: Int32 = 1) throws(MQTTError) {
+        try check(mosquitto_subscribe(mosq, nil, topic, qos), "subscribe to \(topic)")
+    }
+
+    /// Runs network I/O for up to `timeoutMilliseconds`: sends what is queued, receives
+    /// acknowledgements and messages (callbacks run here), keeps the connection alive.
+    public func loop(timeoutMilliseconds: Int32) throws(MQTTError) {
+        let rc = mosquitto_loop(mosq, timeoutMilliseconds, 1)
+        if rc != MOSQ_ERR_SUCCESS.rawValue {
+            isConnected = false
+            try check(rc, "keep the connection to \(options.host):\(options.port)")
+        }
+    }
+
+    public func disconnect() {
+        if let mosq, isConnected {
+            mosquitto_disconnect(mosq)
+            _ = mosquitto_loop(mosq, 10, 1)
+        }
+        isConnected = false
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+func errnoValue() -> Int32 { errno }
+#endif

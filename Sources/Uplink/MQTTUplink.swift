@@ -1,0 +1,270 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import EdgeCore
+import MQTT
+import TagoKit
+
+/// How the MQTT uplink publishes.
+public struct MQTTUplinkSettings: Sendable {
+    public enum Format: String, Sendable { case json, tagotip }
+    /// `tago/data/post` by default. For TagoTiP: `$tip/{serial}/push` with `{serial}` filled in.
+    public var topic = "tago/data/post"
+    public var format = Format.json
+    /// TagoTiP: the device serial used in the topics.
+    public var serial = "tagoedge"
+    /// Readings per message at most.
+    public var batchSize = 100
+    /// A message's payload stays under this (a batch is split, never truncated).
+    public var maxPayloadBytes = 65_536
+    /// Messages published and not yet acknowledged (PUBACK), at most.
+    public var inflightWindow = 10
+    public var backoffBaseMilliseconds: Int64 = 1_000
+    public var backoffCapMilliseconds: Int64 = 120_000
+    public var authBackoffMilliseconds: Int64 = 300_000
+    /// `online` on connect; the broker publishes `offline` (last will) if the gateway vanishes.
+    public var statusTopic: String?
+    public var statusRetain = false
+    /// Messages arriving here are handed to the agent (configuration, output commands).
+    public var downlinkTopic: String?
+    /// TagoTiP: where the `!N|` counter is kept across restarts.
+    public var sequenceFile: String?
+
+    public init() {}
+
+    var resolvedTopic: String { topic.replacingOccurrences("{serial}", with: serial) }
+}
+
+/// Publishes the spool over MQTT with QoS 1. Readings leave the spool only when the broker
+/// acknowledged their message (PUBACK), in publish order, with at most `inflightWindow` messages
+/// outstanding. On a lost connection it reconnects with full-jitter backoff and republishes from
+/// the oldest unacknowledged reading, so duplicates are bounded by the in-flight window
+/// (`inflightWindow × batchSize` readings). One thread steps it.
+public final class MQTTUplink {
+    public let settings: MQTTUplinkSettings
+    private let spool: Spool
+    private var options: MQTTOptions
+    private let deadLetters: DeadLetterFile
+    private let clock: MonotonicClock & WallClock
+    private let random: () -> Double
+    private var connection: MQTTConnection?
+    private var inflight: [(mid: Int32, first: UInt64, last: UInt64, acked: Bool, count: Int)] = []
+    private var publishedThrough: UInt64 = 0
+    private var attempt = 0
+    private var nextConnect: UInt64 = 0
+    private var lastError = ""
+    private var lastErrorKind = UplinkStep.WaitKind.transient
+    private var tipSequence: UInt64 = 0
+    private var downlink: [(topic: String, payload: [UInt8])] = []
+    public private(set) var published = 0
+    public private(set) var acknowledged = 0
+    public private(set) var reconnects = 0
+    /// TagoTiP `ERR|…` replies seen.
+    public private(set) var tipErrors: [String] = []
+
+    public init(spool: Spool, options: MQTTOptions, settings: MQTTUplinkSettings, deadLetters: DeadLetterFile,
+                clock: MonotonicClock & WallClock = SystemClock(), random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+        self.spool = spool
+        self.settings = settings
+        self.deadLetters = deadLetters
+        self.clock = clock
+        self.random = random
+        var o = options
+        if let status = settings.statusTopic { o.will = (status, "offline", settings.statusRetain) }
+        self.options = o
+        if let file = settings.sequenceFile, let text = try? readTextFile(file), let n = UInt64(text.split(separator: "\n").first ?? "") {
+            tipSequence = n
+        }
+    }
+
+    /// Messages received on the downlink topic (and TagoTiP commands) since the last call.
+    public func takeDownlink() -> [(topic: String, payload: [UInt8])] {
+        defer { downlink.removeAll() }
+        return downlink
+    }
+
+    public var isConnected: Bool { connection?.isConnected ?? false }
+
+    private func backoff() -> Int64 {
+        let ceiling = min(settings.backoffCapMilliseconds, settings.backoffBaseMilliseconds << Int64(min(attempt, 30)))
+        attempt += 1
+        return Int64(random() * Double(max(ceiling, 1)))
+    }
+
+    private func dropConnection(_ reason: String, kind: UplinkStep.WaitKind, wait: Int64) {
+        connection = nil
+        inflight.removeAll()
+        publishedThrough = 0  // republish from the oldest unacknowledged reading
+        lastError = reason
+        lastErrorKind = kind
+        nextConnect = clock.nanoseconds() + UInt64(max(wait, 0)) * 1_000_000
+    }
+
+    private func connect() -> Bool {
+        do {
+            let c = try MQTTConnection(options: options)
+            c.onPublished = { [unowned self] mid in
+                if let i = inflight.firstIndex(where: { $0.mid == mid }) { inflight[i].acked = true }
+            }
+            c.onMessage = { [unowned self] topic, payload in
+                if settings.format == .tagotip, topic == "$tip/\(settings.serial)/ack" {
+                    switch TagoTiP.Reply(String(decoding: payload, as: UTF8.self)) {
+                    case .error(let reason): tipErrors.append(reason)
+                    case .command: downlink.append((topic, payload))
+                    default: break
+                    }
+                } else {
+                    downlink.append((topic, payload))
+                }
+            }
+            try c.connect()
+            if let topic = settings.downlinkTopic { try c.subscribe(topic) }
+            if settings.format == .tagotip { try c.subscribe("$tip/\(settings.serial)/ack") }
+            if let status = settings.statusTopic { _ = try c.publish(topic: status, payload: Array("online".utf8), retain: settings.statusRetain) }
+            connection = c
+            if attempt > 0 { reconnects += 1 }
+            attempt = 0
+            return true
+        } catch {
+            switch error.kind {
+            case .refused:
+                dropConnection("\(error). Readings are kept; check the MQTT username and password (the device token).", kind: .unauthorized, wait: settings.authBackoffMilliseconds)
+            default:
+                dropConnection(error.description, kind: .transient, wait: backoff())
+            }
+            return false
+        }
+    }
+
+    /// Connects if needed, publishes up to the window, runs network I/O for up to
+    /// `waitMilliseconds`, and acknowledges in order what the broker has acknowledged.
+    public func step(waitMilliseconds: Int32 = 100) -> UplinkStep {
+        if connection == nil {
+            let now = clock.nanoseconds()
+            if now < nextConnect {
+                return .wait(milliseconds: Int64((nextConnect - now) / 1_000_000) + 1, reason: lastError, kind: lastErrorKind)
+            }
+            guard connect() else {
+                return .wait(milliseconds: Int64((nextConnect &- clock.nanoseconds()) / 1_000_000) + 1, reason: lastError, kind: lastErrorKind)
+            }
+        }
+        guard let c = connection else { return .idle }
+        do {
+            try fillWindow(c)
+            try c.loop(timeoutMilliseconds: inflight.isEmpty ? 0 : waitMilliseconds)
+        } catch {
+            dropConnection(error.description, kind: .transient, wait: backoff())
+            return .wait(milliseconds: Int64((nextConnect &- clock.nanoseconds()) / 1_000_000) + 1, reason: lastError, kind: .transient)
+        }
+        // Acknowledge in publish order only.
+        var count = 0
+        var through: UInt64 = 0
+        while let first = inflight.first, first.acked {
+            through = first.last
+            count += first.count
+            inflight.removeFirst()
+        }
+        if through > 0 {
+            do {
+                try spool.acknowledge(through: through)
+            } catch {
+                return .wait(milliseconds: 1_000, reason: "\(error)", kind: .spool)
+            }
+            acknowledged += count
+            return .sent(count: count, through: through, deadLettered: 0)
+        }
+        if inflight.isEmpty { return .idle }
+        return .wait(milliseconds: 0, reason: "waiting for PUBACK", kind: .transient)
+    }
+
+    /// Publishes messages until the window is full or the spool has nothing new.
+    private func fillWindow(_ c: MQTTConnection) throws(MQTTError) {
+        while inflight.count < settings.inflightWindow {
+            let inflightRecords = inflight.reduce(0) { $0 + $1.count }
+            let records: [SpoolRecord]
+            do {
+                records = try spool.peek(maxRecords: inflightRecords + settings.batchSize, maxBytes: Int.max)
+            } catch {
+                return
+            }
+            let fresh = records.filter { $0.seq > publishedThrough }
+            guard !fresh.isEmpty else { return }
+            var items: [String] = []
+            var body: [UInt8] = [UInt8(ascii: "[")]
+            var first: UInt64 = 0, last: UInt64 = 0, count = 0
+            let limit = settings.format == .tagotip ? min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32 : settings.maxPayloadBytes
+            for r in fresh {
+                guard let reading = ReadingCodec.decode(r.payload) else {
+                    try? deadLetters.record(seq: r.seq, status: nil, reason: "the spool record is not a reading this version can decode",
+                                            object: .string("\(r.payload.count) bytes"), at: clock.now())
+                    if count == 0 { first = r.seq }
+                    last = r.seq
+                    continue
+                }
+                if settings.format == .tagotip {
+                    let item = TagoTiP.item(reading)
+                    let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count
+                    if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { break }
+                    items.append(item)
+                } else {
+                    var object: [UInt8] = []
+                    reading.appendDataObjectJSON(to: &object)
+                    if count > 0 && body.count + object.count + 2 > limit { break }
+                    if count > 0 { body.append(UInt8(ascii: ",")) }
+                    body.append(contentsOf: object)
+                }
+                if count == 0 && first == 0 { first = r.seq }
+                last = r.seq
+                count += 1
+            }
+            guard last > 0 else { return }
+            let payload: [UInt8]
+            if settings.format == .tagotip {
+                tipSequence += 1
+                persistSequence()
+                payload = Array(TagoTiP.payload(sequence: tipSequence, items: items).utf8)
+            } else {
+                body.append(UInt8(ascii: "]"))
+                payload = body
+            }
+            let mid = try c.publish(topic: settings.resolvedTopic, payload: payload)
+            inflight.append((mid, first, last, false, count))
+            publishedThrough = last
+            published += count
+        }
+    }
+
+    private func persistSequence() {
+        guard let file = settings.sequenceFile else { return }
+        let tmp = file + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let bytes = Array("\(tipSequence)\n".utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        Glibc.close(fd)
+        rename(tmp, file)
+    }
+
+    /// Announces `offline` (if a status topic is set) and disconnects cleanly.
+    public func close() {
+        if let c = connection, let status = settings.statusTopic {
+            _ = try? c.publish(topic: status, payload: Array("offline".utf8), retain: settings.statusRetain)
+            try? c.loop(timeoutMilliseconds: 50)
+        }
+        connection?.disconnect()
+        connection = nil
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: target) {
+            out += rest[..<r.lowerBound] + replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}

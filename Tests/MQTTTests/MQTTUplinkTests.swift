@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+import EdgeCore
+import MQTT
+import Spool
+@testable import Uplink
+
+func readings(_ range: ClosedRange<Int>, variable: String = "counter") -> [[UInt8]] {
+    range.map { ReadingCodec.encode(Reading(variable: variable, value: .number(Double($0)), time: Timestamp(millisecondsSince1970: 1_780_000_000_000 + Int64($0)))) }
+}
+
+func deadLetters() -> DeadLetterFile { DeadLetterFile(path: NSTemporaryDirectory() + "dead-\(UUID().uuidString).jsonl") }
+
+/// Steps the uplink and pumps the subscriber until the spool is drained and `expected` values
+/// arrived (or the time runs out).
+func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double = 20, during: ((Int) -> Void)? = nil) {
+    let deadline = Date().addingTimeInterval(seconds)
+    var i = 0
+    while Date() < deadline {
+        i += 1
+        during?(i)
+        switch uplink.step(waitMilliseconds: 20) {
+        case .wait(let ms, _, _) where ms > 0: usleep(UInt32(min(ms, 200)) * 1000)
+        default: break
+        }
+        sub.pump()
+        if sub.values.count >= expected, uplink.step(waitMilliseconds: 0) == .idle { break }
+    }
+    for _ in 0..<20 { sub.pump() }
+}
+
+@Suite(.serialized) struct MQTTUplinkTests {
+    @Test func deliversEverythingInOrderAndAcknowledgesOnPUBACK() throws {
+        let broker = try Broker()
+        let sub = try Subscriber(broker, topic: "tago/data/post")
+        let spool = MemorySpool(capacityBytes: 4 << 20)
+        try spool.append(readings(1...1000))
+        var settings = MQTTUplinkSettings()
+        settings.batchSize = 50
+        settings.inflightWindow = 4
+        let uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
+        run(uplink, sub, expected: 1000)
+        #expect(sub.values == (1...1000).map(Double.init))
+        #expect(spool.stats.recordCount == 0)
+        #expect(uplink.acknowledged == 1000)
+        #expect(sub.messages.count == 20)
+        uplink.close()
+    }
+
+    @Test func brokerRestartMidStreamLosesNothing() throws {
+        let broker = try Broker()
+        let sub = try Subscriber(broker, topic: "tago/data/post")
+        let spool = MemorySpool(capacityBytes: 8 << 20)
+        try spool.append(readings(1...3000))
+        var settings = MQTTUplinkSettings()
+        settings.batchSize = 20
+        settings.inflightWindow = 5
+        settings.backoffBaseMilliseconds = 50
+        settings.backoffCapMilliseconds = 300
+        let uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
+        var restarted = false
+        run(uplink, sub, expected: 3000, seconds: 30) { _ in
+            if !restarted, uplink.acknowledged >= 1000 {
+                restarted = true
+                broker.stop()
+                usleep(300_000)
+                try? broker.start()
+            }
+        }
+        #expect(restarted)
+        #expect(uplink.reconnects >= 1)
+        let values = sub.values
+        let missing = Set((1...3000).map(Double.init)).subtracting(values).sorted()
+        #expect(missing.isEmpty, "\(missing.count) missing, from \(missing.prefix(5))")
+        #expect(values.count - 3000 <= settings.inflightWindow * settings.batchSize)  // duplicates within the in-flight window
+        #expect(spool.stats.recordCount == 0)
+    }
+
+    @Test func refusedLoginIsReportedAndKeepsTheData() throws {
+        let dir = NSTemporaryDirectory() + "pw-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pw = Process()
+        pw.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_passwd")
+        pw.arguments = ["-b", "-c", dir + "/passwd", "Token", "right-device-token"]
+        pw.standardOutput = FileHandle.nullDevice
+        pw.standardError = FileHandle.nullDevice
+        try pw.run()
+        pw.waitUntilExit()
+        let broker = try Broker(extraConfig: "allow_anonymous false\npassword_file \(dir)/passwd\n")
+        let spool = MemorySpool(capacityBytes: 1 << 20)
+        try spool.append(readings(1...10))
+        var options = broker.options()
+        options.username = "Token"
+        options.password = "wrong-device-token"
+        let uplink = MQTTUplink(spool: spool, options: options, settings: MQTTUplinkSettings(), deadLetters: deadLetters())
+        guard case .wait(let ms, let reason, .unauthorized) = uplink.step() else { Issue.record("a refused login was not reported as such"); return }
+        #expect(ms > 60_000)
+        #expect(reason.contains("not authori"))
+        #expect(!reason.contains("wrong-device-token"))
+        #expect(spool.stats.recordCount == 10)
+
+        options.password = "right-device-token"
+        let sub = try Subscriber(broker, topic: "#")
+        _ = sub
+        let good = MQTTUplink(spool: spool, options: options, settings: MQTTUplinkSettings(), deadLetters: deadLetters())
+        var sent = false
+        for _ in 0..<50 where !sent { if case .sent = good.step() { sent = true } }
+        #expect(sent)
+    }
+
+    @Test func oversizeBatchIsSplitNeverTruncated() throws {
+        let broker = try Broker()
+        let sub = try Subscriber(broker, topic: "tago/data/post")
+        let spool = MemorySpool(capacityBytes: 4 << 20)
+        try spool.append(readings(1...500))
+        var settings = MQTTUplinkSettings()
+        settings.batchSize = 500
+        settings.maxPayloadBytes = 2_000
+        let uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
+        run(uplink, sub, expected: 500)
+        #expect(sub.values == (1...500).map(Double.init))
+        #expect(sub.messages.count > 10)
+        #expect(sub.messages.allSatisfy { $0.payload.count <= 2_000 })
+    }
+
+    @Test func tagoTiPPayloadsKeepTheirCounterAcrossRestarts() throws {
+        let broker = try Broker()
+        let sub = try Subscriber(broker, topic: "$tip/gw42/push")
+        let spool = MemorySpool(capacityBytes: 1 << 20)
+        try spool.append(readings(1...3) + [ReadingCodec.encode(Reading(variable: "door", value: .bool(true), unit: nil, time: Timestamp(millisecondsSince1970: 5), metadata: ["k": "v"]))])
+        let sequenceFile = NSTemporaryDirectory() + "tip-\(UUID().uuidString)"
+        defer { unlink(sequenceFile) }
+        var settings = MQTTUplinkSettings()
+        settings.format = .tagotip
+        settings.serial = "gw42"
+        settings.topic = "$tip/{serial}/push"
+        settings.sequenceFile = sequenceFile
+        var uplink: MQTTUplink? = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
+        for _ in 0..<30 { _ = uplink?.step(waitMilliseconds: 20); sub.pump() }
+        uplink?.close()
+        let first = try #require(sub.messages.first.map { String(decoding: $0.payload, as: UTF8.self) })
+        #expect(first == "!1|[counter:=1@1780000000001; counter:=2@1780000000002; counter:=3@1780000000003; door?=true@5{k=v}]")
+        try spool.append(readings(4...4))
+        uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
+        for _ in 0..<30 { _ = uplink?.step(waitMilliseconds: 20); sub.pump() }
+        #expect(sub.messages.last.map { String(decoding: $0.payload, as: UTF8.self) }?.hasPrefix("!2|[counter:=4") == true)
+        #expect(TagoTiP.Reply("ERR|invalid_payload") == .error("invalid_payload"))
+        #expect(TagoTiP.Reply("OK|7") == .ok(7))
+    }
+
+    @Test func statusLastWillAndDownlink() throws {
+        let broker = try Broker()
+        let status = try Subscriber(broker, topic: "gw/status")
+        var settings = MQTTUplinkSettings()
+        settings.statusTopic = "gw/status"
+        settings.downlinkTopic = "gw/commands"
+        var uplink: MQTTUplink? = MQTTUplink(spool: MemorySpool(capacityBytes: 1 << 20), options: broker.options(), settings: settings, deadLetters: deadLetters())
+        _ = uplink?.step()
+        for _ in 0..<20 { status.pump() }
+        #expect(status.messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["online"])
+
+        let commander = try MQTTConnection(options: broker.options())
+        try commander.connect()
+        _ = try commander.publish(topic: "gw/commands", payload: Array("relay=on".utf8))
+        for _ in 0..<20 { try commander.loop(timeoutMilliseconds: 10); _ = uplink?.step(waitMilliseconds: 10) }
+        let got = uplink?.takeDownlink() ?? []
+        #expect(got.map(\.topic) == ["gw/commands"])
+        #expect(got.first.map { String(decoding: $0.payload, as: UTF8.self) } == "relay=on")
+
+        uplink = nil  // vanishes without DISCONNECT: the broker publishes the last will
+        for _ in 0..<100 where status.messages.count < 2 { status.pump(20) }
+        #expect(status.messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["online", "offline"])
+    }
+}
