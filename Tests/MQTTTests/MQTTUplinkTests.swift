@@ -173,3 +173,46 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
         #expect(status.messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["online", "offline"])
     }
 }
+
+@Suite(.serialized) struct MQTTTLSTests {
+    func openssl(_ args: [String], in dir: String) throws {
+        let pid = try spawn("/usr/bin/openssl", args.map { $0.hasSuffix(".pem") || $0.hasSuffix(".key") || $0.hasSuffix(".csr") || $0.hasSuffix(".ext") ? dir + "/" + $0 : $0 }, output: dir + "/openssl.log")
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(status == 0, "openssl \(args.first ?? "")")
+    }
+
+    @Test func verifiesTheBrokerCertificate() throws {
+        let dir = NSTemporaryDirectory() + "mqtt-tls-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=TagoEdge Test CA"], in: dir)
+        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"], in: dir)
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: dir + "/san.ext", atomically: true, encoding: .utf8)
+        try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"], in: dir)
+        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=Other CA"], in: dir)
+        let broker = try Broker(extraConfig: "allow_anonymous true\ncafile \(dir)/ca.pem\ncertfile \(dir)/server.pem\nkeyfile \(dir)/server.key\n")
+
+        var good = broker.options()
+        good.tls = MQTTOptions.TLSOptions()
+        good.tls?.caFile = dir + "/ca.pem"
+        let spool = MemorySpool(capacityBytes: 1 << 20)
+        try spool.append(readings(1...30))
+        let uplink = MQTTUplink(spool: spool, options: good, settings: MQTTUplinkSettings(), deadLetters: deadLetters())
+        var acked = 0
+        for _ in 0..<50 where acked < 30 { if case .sent(let n, _, _) = uplink.step(waitMilliseconds: 20) { acked += n } }
+        #expect(acked == 30)
+
+        var wrong = broker.options()
+        wrong.tls = MQTTOptions.TLSOptions()
+        wrong.tls?.caFile = dir + "/other.pem"
+        try spool.append(readings(31...40))
+        let refused = MQTTUplink(spool: spool, options: wrong, settings: MQTTUplinkSettings(), deadLetters: deadLetters())
+        guard case .wait(_, let reason, .transient) = refused.step() else { Issue.record("a broker with an untrusted certificate was accepted"); return }
+        #expect(reason.contains("TLS"), "\(reason)")
+        #expect(spool.stats.recordCount == 10)
+
+        let plain = MQTTUplink(spool: spool, options: broker.options(), settings: MQTTUplinkSettings(), deadLetters: deadLetters())
+        guard case .wait = plain.step() else { Issue.record("a plain client got through a TLS listener"); return }
+    }
+}
