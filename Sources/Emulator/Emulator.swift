@@ -58,11 +58,11 @@ public final class Emulator: @unchecked Sendable {
     /// Serves on `host:port` (0 picks a free port; see `port`).
     public func start(host: String = "127.0.0.1", port: UInt16 = 0) throws -> UInt16 {
         let server = try HTTPServer(host: host, port: port) { [self] request in handle(request) }
-        self.server = server
+        lock.withLock { self.server = server }
         server.start()
         if options.dataDirectory != nil {
             startThread { [weak self] in
-                while let self, self.server != nil {
+                while let self, self.isRunning {
                     usleep(300_000)
                     self.save()
                 }
@@ -72,10 +72,21 @@ public final class Emulator: @unchecked Sendable {
     }
 
     public func stop() {
-        server?.stop()
-        server = nil
+        let running = lock.withLock { () -> HTTPServer? in
+            defer { server = nil }
+            return server
+        }
+        running?.stop()
         save()
     }
+
+    /// Whether the server is running (the MQTT ingest thread stops with it).
+    var isRunning: Bool { lock.withLock { server != nil } }
+
+    func countMQTT(_ key: String) { lock.withLock { count(key) } }
+
+    /// A token of the device with this id.
+    func tokenForDevice(id: String) -> String? { lock.withLock { tokens.values.first { $0.deviceID == id }?.token } }
 
     /// The device id a device token belongs to.
     public func deviceID(forToken token: String) -> String? { lock.withLock { tokens[token]?.deviceID } }

@@ -22,6 +22,9 @@ struct EmulatorCommand: ParsableCommand {
     @Option(name: .customLong("profile-token"), help: "A profile token the Account API accepts (repeatable).") var profileTokens: [String] = []
     @Option(name: .customLong("device-token"), help: "Pre-create a device with this token (repeatable).") var deviceTokens: [String] = []
     @Option(help: "Faults to play from the start.") var faults: String?
+    @Option(help: "Ingest JSON data published to a broker (HOST:PORT) into the --device-token device, like TagoIO's Insert to Device action.")
+    var mqtt: String?
+    @Option(name: .customLong("mqtt-topic"), help: "The data topic to ingest (its sub-topic may name a device token or id).") var mqttTopic = "tago/data/post"
     @Option(name: .customLong("rate-limit"), help: "ROUTE=N per minute, e.g. 'POST /data=250'; 'none' for no limits (default: TagoIO's Scale plan).")
     var rateLimits: [String] = []
 
@@ -48,6 +51,12 @@ struct EmulatorCommand: ParsableCommand {
         let bound = try emulator.start(host: host, port: port)
         print("TagoIO emulator on http://\(host):\(bound)  (devices: \(deviceTokens.count) pre-created; profile tokens: \(profileTokens.count))")
         print("stats: http://\(host):\(bound)/_emulator/stats")
+        if let mqtt {
+            let parts = mqtt.split(separator: ":")
+            guard parts.count == 2, let mqttPort = Int(parts[1]) else { throw ValidationError("--mqtt '\(mqtt)': expected HOST:PORT such as 127.0.0.1:1883") }
+            emulator.ingestMQTT(host: String(parts[0]), port: mqttPort, topic: mqttTopic, defaultToken: deviceTokens.first)
+            print("ingesting MQTT \(mqttTopic) from \(mqtt)")
+        }
         waitForTermination()
         emulator.stop()
     }

@@ -164,3 +164,20 @@ func configErrors(_ text: String) -> [ConfigError] {
         }
     }
 }
+
+@Suite struct MQTTConfigTests {
+    @Test func defaultsAndTagoTiP() throws {
+        let plain = try AgentConfig.parse("[uplink]\ntransport = \"mqtt\"\n[mqtt]\nhost = \"broker.local\"\nport = 8883\nca_file = \"/etc/ssl/broker-ca.pem\"\n", file: "m.toml")
+        #expect(plain.mqtt.tls)
+        #expect(plain.mqtt.username == "Token")
+        #expect(plain.mqtt.topic == "tago/data/post")
+        let tip = try AgentConfig.parse("[mqtt]\nformat = \"tagotip\"\nserial = \"gw-7\"\n", file: "m.toml")
+        #expect(tip.mqtt.topic == "$tip/{serial}/push")
+    }
+
+    @Test func mistakesAreNamed() {
+        let errors = configErrors("[mqtt]\nformat = \"tagotip\"\nca_file = \"certs/ca.pem\"\ncert_file = \"/etc/c.pem\"\ntopic = \"a/#\"\ninflight = 0\n")
+        let keys = Set(errors.compactMap(\.key))
+        #expect(keys == ["mqtt.serial", "mqtt.ca_file", "mqtt.cert_file", "mqtt.topic", "mqtt.inflight"])
+    }
+}

@@ -5,7 +5,7 @@ import MQTT
 /// A mosquitto broker of the test's own, on a free loopback port, with its own config file.
 final class Broker {
     let dir: String
-    let port: Int
+    private(set) var port: Int
     private var pid: pid_t = 0
     var extraConfig: String
 
@@ -14,7 +14,15 @@ final class Broker {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         port = Broker.freePort()
         self.extraConfig = extraConfig
-        try start()
+        // Another test may take the free port between our probe and the broker's bind: retry.
+        for attempt in 0..<3 {
+            do {
+                try start()
+                return
+            } catch where attempt < 2 {
+                port = Broker.freePort()
+            }
+        }
     }
 
     static func freePort() -> Int {
@@ -42,7 +50,13 @@ final class Broker {
         try config.write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
         pid = try spawn("/usr/sbin/mosquitto", ["-c", dir + "/mosquitto.conf"], output: dir + "/broker.log")
         // Ready when it accepts a TCP connection.
-        for _ in 0..<100 {
+        for _ in 0..<300 {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                pid = 0
+                let log = (try? String(contentsOfFile: dir + "/broker.log", encoding: .utf8)) ?? ""
+                throw MQTTError(kind: .connection, code: status, operation: "start mosquitto", message: "it exited: \(log.suffix(300))")
+            }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)

@@ -3,6 +3,8 @@ import Testing
 import EdgeCore
 import MQTT
 import Spool
+import Emulator
+import TagoKit
 @testable import Uplink
 
 func readings(_ range: ClosedRange<Int>, variable: String = "counter") -> [[UInt8]] {
@@ -214,5 +216,32 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
 
         let plain = MQTTUplink(spool: spool, options: broker.options(), settings: MQTTUplinkSettings(), deadLetters: deadLetters())
         guard case .wait = plain.step() else { Issue.record("a plain client got through a TLS listener"); return }
+    }
+}
+
+@Suite(.serialized) struct EmulatorMQTTIngestTests {
+    @Test func aBenchRunOverMQTTCanBeReadBackOverHTTP() throws {
+        let broker = try Broker()
+        var options = Emulator.Options()
+        options.deviceTokens = ["mqtt-bench-token"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        emulator.ingestMQTT(host: "127.0.0.1", port: broker.port, defaultToken: "mqtt-bench-token")
+        usleep(300_000)
+        let spool = MemorySpool(capacityBytes: 1 << 20)
+        try spool.append(readings(1...100))
+        var settings = MQTTUplinkSettings()
+        settings.batchSize = 25
+        let uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
+        for _ in 0..<100 where spool.stats.recordCount > 0 { _ = uplink.step(waitMilliseconds: 20) }
+        let device = TagoDevice(token: "mqtt-bench-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
+        var count = 0.0
+        for _ in 0..<50 where count < 100 {
+            usleep(50_000)
+            count = try device.find(DataQuery(variables: ["counter"], query: "count")).numberValue ?? 0
+        }
+        #expect(count == 100)
+        uplink.close()
     }
 }

@@ -49,8 +49,25 @@ public struct MQTTSettings: Sendable, Equatable {
     public enum Format: String, Sendable, CaseIterable { case json, tagotip }
     public var host = "127.0.0.1"
     public var port = 1883
+    /// `{serial}` is replaced by `serial` (TagoTiP: `$tip/{serial}/push`).
     public var topic = "tago/data/post"
     public var format = Format.json
+    public var clientID: String?
+    /// TagoIO's convention: username `Token`, password the device token (`[device] token`).
+    public var username = "Token"
+    public var keepaliveSeconds = 60
+    public var cleanSession = true
+    public var tls = false
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
+    public var insecure = false
+    public var batchSize = 100
+    public var inflight = 10
+    public var maxPayloadBytes = 65_536
+    public var serial: String?
+    public var statusTopic: String?
+    public var downlinkTopic: String?
 }
 
 public struct SpoolSettings: Sendable, Equatable {

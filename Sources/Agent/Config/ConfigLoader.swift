@@ -80,7 +80,44 @@ struct ConfigLoader {
                 if s.isEmpty || s.contains("+") || s.contains("#") { r.fail("topic", "'\(s)' is not a topic to publish to (not empty, no + or # wildcards)") } else { config.mqtt.topic = s }
             }
             if let s = r.choice("format", MQTTSettings.Format.allCases.map(\.rawValue)) { config.mqtt.format = .init(rawValue: s)! }
-            finish(&r, valid: ["host", "port", "topic", "format"])
+            if let s = r.string("client_id") {
+                if s.isEmpty { r.fail("client_id", "is empty; leave it out to use tagoedge-<hostname>") } else { config.mqtt.clientID = s }
+            }
+            if let s = r.string("username") { config.mqtt.username = s }
+            if let n = r.integer("keepalive", in: 5...65535, hint: "seconds") { config.mqtt.keepaliveSeconds = Int(n) }
+            if let b = r.bool("clean_session") { config.mqtt.cleanSession = b }
+            if let b = r.bool("tls") { config.mqtt.tls = b }
+            for key in ["ca_file", "cert_file", "key_file"] {
+                guard let f = r.string(key) else { continue }
+                guard f.hasPrefix("/") else { r.fail(key, "'\(f)' must be an absolute path"); continue }
+                config.mqtt.tls = true
+                switch key {
+                case "ca_file": config.mqtt.caFile = f
+                case "cert_file": config.mqtt.certFile = f
+                default: config.mqtt.keyFile = f
+                }
+            }
+            if (config.mqtt.certFile == nil) != (config.mqtt.keyFile == nil) {
+                r.fail(config.mqtt.certFile == nil ? "key_file" : "cert_file", "a client certificate needs both cert_file and key_file")
+            }
+            if let b = r.bool("insecure") {
+                config.mqtt.insecure = b
+                if b { config.warnings.append(ConfigError(file: file, line: t["insecure"]?.line, key: "mqtt.insecure", "the broker's TLS certificate will NOT be verified")) }
+            }
+            if let n = r.integer("batch_size", in: 1...10_000) { config.mqtt.batchSize = Int(n) }
+            if let n = r.integer("inflight", in: 1...1000, hint: "messages awaiting PUBACK") { config.mqtt.inflight = Int(n) }
+            if let s = r.string("max_payload") {
+                if let b = parseByteSize(s), b >= 512, b <= 256 << 20 { config.mqtt.maxPayloadBytes = Int(b) } else { r.fail("max_payload", "'\(s)' is not a size from 512 bytes to 256MiB") }
+            }
+            if let s = r.string("serial") { config.mqtt.serial = s }
+            if let s = r.string("status_topic") { config.mqtt.statusTopic = s }
+            if let s = r.string("downlink_topic") { config.mqtt.downlinkTopic = s }
+            if config.mqtt.format == .tagotip, config.mqtt.serial == nil {
+                r.fail("serial", "is required with format = \"tagotip\" (the device serial in $tip/{serial}/push)", line: t.line)
+            }
+            if config.mqtt.format == .tagotip, t["topic"] == nil { config.mqtt.topic = "$tip/{serial}/push" }
+            finish(&r, valid: ["host", "port", "topic", "format", "client_id", "username", "keepalive", "clean_session", "tls", "ca_file", "cert_file",
+                               "key_file", "insecure", "batch_size", "inflight", "max_payload", "serial", "status_topic", "downlink_topic"])
         }
         if let t = top.subtable("spool") {
             var r = TableReader(t, path: "spool", file: file)
