@@ -47,7 +47,7 @@ let package = Package(
         ),
         // SQLite, the spool benchmark's baseline (system libsqlite3).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .executableTarget(name: "tagoedge-bench", dependencies: ["CSQLite", "Spool", "EdgeCore", "TagoKit", "Uplink", "Emulator"], path: "Benchmarks/tagoedge-bench"),
+        .executableTarget(name: "tagoedge-bench", dependencies: ["CSQLite", "Spool", "EdgeCore", "TagoKit", "Uplink", "Emulator", "MQTT"], path: "Benchmarks/tagoedge-bench"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),

@@ -314,5 +314,6 @@ let command = CommandLine.arguments.dropFirst().first ?? "spool"
 switch command {
 case "spool": try spoolBenchmark()
 case "uplink": try uplinkBenchmark()
-default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N]")
+case "mqtt": try mqttBenchmark()
+default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N] | mqtt [--readings N] [--batch N] [--inflight N] [--python PATH]")
 }

@@ -75,19 +75,32 @@ public enum JSONValue: Sendable, Equatable {
     /// Appends `s` as a JSON string literal to a byte buffer.
     public static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        var plain = true
-        for b in s.utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-            plain = false
-            break
+        var s = s
+        let plain: Bool = s.withUTF8 { bytes in
+            for b in bytes where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
+            out.append(contentsOf: bytes)
+            return true
         }
-        if plain {
-            out.append(contentsOf: s.utf8)
-        } else {
+        if !plain {
             var escaped = ""
             writeString(s, to: &escaped)
             out.append(contentsOf: escaped.utf8.dropFirst().dropLast())
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends a number as `format` writes it; whole numbers without going through String.
+    public static func appendNumber(_ n: Double, to out: inout [UInt8]) {
+        if n.isFinite, n == n.rounded(), abs(n) < 1e15 {
+            var v = Int64(n)
+            if v < 0 { out.append(UInt8(ascii: "-")); v = -v }
+            var digits: [UInt8] = []
+            repeat { digits.append(UInt8(48 + v % 10)); v /= 10 } while v > 0
+            out.append(contentsOf: digits.reversed())
+            return
+        }
+        var text = format(n)
+        text.withUTF8 { out.append(contentsOf: $0) }
     }
 
     static func writeString(_ s: String, to out: inout String) {

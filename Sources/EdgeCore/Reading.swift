@@ -57,23 +57,23 @@ public struct Reading: Sendable, Equatable {
     /// Appends this reading's TagoIO data object as compact JSON, byte for byte what
     /// `dataObject.serialized` gives, without building the intermediate values (the uplink's hot path).
     public func appendDataObjectJSON(to out: inout [UInt8]) {
-        out.append(contentsOf: #"{"variable":"#.utf8)
+        out.appendLiteral(#"{"variable":"#)
         JSONValue.appendString(variable, to: &out)
-        out.append(contentsOf: #","value":"#.utf8)
+        out.appendLiteral(#","value":"#)
         switch value {
-        case .number(let v): out.append(contentsOf: JSONValue.format(v).utf8)
-        case .bool(let v): out.append(contentsOf: (v ? "true" : "false").utf8)
+        case .number(let v): JSONValue.appendNumber(v, to: &out)
+        case .bool(let v): out.appendLiteral(v ? "true" : "false")
         case .string(let v): JSONValue.appendString(v, to: &out)
         }
         if let unit {
-            out.append(contentsOf: #","unit":"#.utf8)
+            out.appendLiteral(#","unit":"#)
             JSONValue.appendString(unit, to: &out)
         }
-        out.append(contentsOf: #","time":""#.utf8)
+        out.appendLiteral(#","time":""#)
         time.appendISO8601(to: &out)
         out.append(UInt8(ascii: "\""))
         if !metadata.isEmpty {
-            out.append(contentsOf: #","metadata":{"#.utf8)
+            out.appendLiteral(#","metadata":{"#)
             for (i, (k, v)) in metadata.sorted(by: { $0.key < $1.key }).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 JSONValue.appendString(k, to: &out)
@@ -131,14 +131,13 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
         let msOfDay = ms - days * 86_400_000
         let (y, m, d) = Timestamp.civil(fromDays: days)
         func digits(_ v: Int64, _ width: Int) {
-            var buffer: (UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48)
             var x = v < 0 ? 0 : v
-            withUnsafeMutableBytes(of: &buffer) { b in
-                for i in stride(from: width - 1, through: 0, by: -1) {
-                    b[i] = UInt8(48 + x % 10)
-                    x /= 10
-                }
-                out.append(contentsOf: b.prefix(width))
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(truncatingIfNeeded: 48 + (x / divisor) % 10))
+                x %= divisor
+                divisor /= 10
             }
         }
         guard (0...9999).contains(y) else {
@@ -234,4 +233,12 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
 private func pad(_ v: Int64, _ width: Int) -> String {
     let s = String(v)
     return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+}
+
+extension Array where Element == UInt8 {
+    /// Appends a literal's UTF-8 bytes without going through String.
+    @inline(__always)
+    public mutating func appendLiteral(_ s: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
 }

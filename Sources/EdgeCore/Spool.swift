@@ -97,6 +97,9 @@ public protocol Spool: AnyObject {
     /// The oldest unacknowledged records, at most `maxRecords` of them and at most `maxBytes` of payload
     /// (at least one record is returned if any is waiting, whatever its size).
     func peek(maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord]
+    /// Like `peek`, but only records with a sequence number above `seq` (the uplink's cursor
+    /// past what it has in flight).
+    func peek(after seq: UInt64, maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord]
     /// Acknowledges every record up to and including `seq`; their space is reused.
     func acknowledge(through seq: UInt64) throws
     /// Makes everything appended so far durable now.

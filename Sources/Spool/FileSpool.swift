@@ -538,21 +538,34 @@ public final class FileSpool: Spool {
     // MARK: reading and acknowledging
 
     public func peek(maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {
+        try peek(after: 0, maxRecords: maxRecords, maxBytes: maxBytes)
+    }
+
+    /// Where the record after `cursor.seq` starts, remembered from the last peek so that a
+    /// caller walking forward (the MQTT uplink) does not re-read what it has in flight.
+    private var cursor: (seq: UInt64, offset: Int64)?
+
+    public func peek(after seq: UInt64, maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {
         try lock.withLock {
             guard count > 0, maxRecords > 0 else { return [] }
             try flushPending()
             var out: [SpoolRecord] = []
             var bytes = 0
             var p = tail
+            if seq >= tailSeq, let c = cursor, c.seq == seq, inLiveRange(c.offset) || c.offset == head { p = c.offset }
             var damage = 0
-            while out.count < maxRecords, out.count < count {
+            var seen = 0
+            while out.count < maxRecords, seen < count {
                 guard let r = try nextRecord(from: p, damage: &damage) else { break }
+                seen += 1
                 p = r.offset + r.size
                 if p >= dataEnd { p = SpoolFormat.dataStart }
+                if r.seq <= seq { continue }
                 let length = r.frame.count - SpoolFormat.frameHeader
                 if !out.isEmpty && bytes + length > maxBytes { break }
                 bytes += length
                 out.append(SpoolRecord(seq: r.seq, payload: Array(r.frame[SpoolFormat.frameHeader...])))
+                cursor = (r.seq, p)
             }
             return out
         }

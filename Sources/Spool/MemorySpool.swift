@@ -71,6 +71,27 @@ public final class MemorySpool: Spool {
         }
     }
 
+    public func peek(after seq: UInt64, maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {
+        lock.withLock {
+            // Sequence numbers increase along the array: binary search for the first past `seq`.
+            var lo = start, hi = records.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if records[mid].seq <= seq { lo = mid + 1 } else { hi = mid }
+            }
+            var out: [SpoolRecord] = []
+            var bytes = 0
+            var i = lo
+            while i < records.count, out.count < maxRecords {
+                if !out.isEmpty && bytes + records[i].payload.count > maxBytes { break }
+                bytes += records[i].payload.count
+                out.append(records[i])
+                i += 1
+            }
+            return out
+        }
+    }
+
     public func acknowledge(through seq: UInt64) throws {
         lock.withLock {
             while start < records.count, records[start].seq <= seq { dropFirst() }

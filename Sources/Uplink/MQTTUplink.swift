@@ -180,14 +180,12 @@ public final class MQTTUplink {
     /// Publishes messages until the window is full or the spool has nothing new.
     private func fillWindow(_ c: MQTTConnection) throws(MQTTError) {
         while inflight.count < settings.inflightWindow {
-            let inflightRecords = inflight.reduce(0) { $0 + $1.count }
-            let records: [SpoolRecord]
+            let fresh: [SpoolRecord]
             do {
-                records = try spool.peek(maxRecords: inflightRecords + settings.batchSize, maxBytes: Int.max)
+                fresh = try spool.peek(after: publishedThrough, maxRecords: settings.batchSize, maxBytes: Int.max)
             } catch {
                 return
             }
-            let fresh = records.filter { $0.seq > publishedThrough }
             guard !fresh.isEmpty else { return }
             var items: [String] = []
             var body: [UInt8] = [UInt8(ascii: "[")]

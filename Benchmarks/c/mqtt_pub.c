@@ -1,0 +1,46 @@
+// The baseline for `tagoedge-bench mqtt`: the smallest C program that does the MQTT uplink's
+// network work with libmosquitto directly. Publishes the payload in FILE COUNT times to TOPIC
+// with QoS 1, at most INFLIGHT unacknowledged, and waits for every PUBACK.
+//   mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT  -> prints "seconds <s>"
+#include <mosquitto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static int acked = 0;
+static void on_publish(struct mosquitto *m, void *obj, int mid) { (void)m; (void)obj; (void)mid; acked++; }
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 7) { fprintf(stderr, "usage: mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT\n"); return 2; }
+    FILE *f = fopen(argv[4], "rb");
+    if (!f) { perror(argv[4]); return 1; }
+    static char payload[1 << 20];
+    size_t len = fread(payload, 1, sizeof payload, f);
+    fclose(f);
+    int count = atoi(argv[5]), inflight = atoi(argv[6]);
+    mosquitto_lib_init();
+    struct mosquitto *m = mosquitto_new("c-baseline", true, NULL);
+    mosquitto_publish_callback_set(m, on_publish);
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+    if (mosquitto_connect(m, argv[1], atoi(argv[2]), 60) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "connect failed\n"); return 1; }
+    double t0 = now();
+    int sent = 0;
+    while (acked < count) {
+        while (sent < count && sent - acked < inflight) {
+            if (mosquitto_publish(m, NULL, argv[3], (int)len, payload, 1, false) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "publish failed\n"); return 1; }
+            sent++;
+        }
+        if (mosquitto_loop(m, 100, 1) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "connection lost\n"); return 1; }
+    }
+    printf("seconds %.6f\n", now() - t0);
+    mosquitto_disconnect(m);
+    mosquitto_destroy(m);
+    mosquitto_lib_cleanup();
+    return 0;
+}
