@@ -37,7 +37,7 @@ let package = Package(
         // The persistent ring buffer of readings waiting for the cloud.
         .target(name: "Spool", dependencies: ["EdgeCore"]),
         // Configuration file, sensor assembly, and (later) the scheduler and lifecycle.
-        .target(name: "Agent", dependencies: ["EdgeCore", "Hardware", "Sensors", "Spool"]),
+        .target(name: "Agent", dependencies: ["EdgeCore", "Hardware", "Sensors", "Spool", "TagoKit", "Uplink", "MQTT"]),
         .executableTarget(
             name: "tagoedge",
             dependencies: [

@@ -1,0 +1,259 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import EdgeCore
+import MQTT
+import Spool
+import TagoKit
+import Uplink
+
+/// A flag threads poll to know when to stop, with an interruptible sleep.
+public final class StopSignal: @unchecked Sendable {
+    private let lock = Lock()
+    private var stopped = false
+
+    public init() {}
+
+    public var isStopped: Bool { lock.withLock { stopped } }
+    public func stop() { lock.withLock { stopped = true } }
+
+    /// Sleeps up to `milliseconds`, waking early (within 50 ms) when stopped. Returns false if stopped.
+    @discardableResult
+    public func sleep(milliseconds: Int64, clock: MonotonicClock) -> Bool {
+        var left = milliseconds
+        while left > 0 {
+            if isStopped { return false }
+            let chunk = min(left, 50)
+            clock.sleep(microseconds: UInt64(chunk) * 1000)
+            left -= chunk
+        }
+        return !isStopped
+    }
+}
+
+/// What the running agent has done, for the live line and `status`.
+public struct AgentCounters: Sendable {
+    public var sampled = 0
+    public var sensorFailures = 0
+    public var spooled = 0
+    public var delivered = 0
+    public var uplinkWaits = 0
+    public var lastUplinkProblem: String?
+    public var lastSensorProblem: String?
+}
+
+/// Samples every enabled sensor on its own interval into the spool, and drains the spool through
+/// the configured uplink, on two threads. One failing sensor or uplink never stops the other.
+public final class AgentRuntime: @unchecked Sendable {
+    public let config: AgentConfig
+    public let spool: FileSpool
+    private let environment: HardwareEnvironment
+    private let clock: SystemClock
+    private let token: String
+    private let log: @Sendable (String) -> Void
+    private let lock = Lock()
+    private var counters = AgentCounters()
+    private var running = 0
+    public let stopSignal = StopSignal()
+
+    /// Opens the spool (creating its folder) and sets up the sensors. Throws `SpoolError` when the
+    /// spool cannot be opened (locked by another agent, no permission).
+    public init(config: AgentConfig, token: String, environment: HardwareEnvironment, clock: SystemClock = SystemClock(),
+                log: @escaping @Sendable (String) -> Void) throws {
+        self.config = config
+        self.environment = environment
+        self.clock = clock
+        self.token = token
+        self.log = log
+        makeDirectories(forFile: config.spool.path)
+        let mode = SpoolSyncMode(rawValue: config.spool.sync.rawValue) ?? .batch
+        spool = try FileSpool(path: config.spool.path, options: .init(capacityBytes: config.spool.capacityBytes, sync: mode,
+                                                                      syncIntervalMilliseconds: config.spool.syncIntervalMilliseconds,
+                                                                      policy: SpoolFullPolicy(rawValue: config.spool.full) ?? .dropOldest))
+        let r = spool.openReport
+        if let aside = r.setAside { log("spool: \(r.reason ?? "unreadable"); moved to \(aside) and started a fresh spool") }
+        if r.damaged > 0 { log("spool: \(r.damaged) damaged record(s) cut away; \(r.recovered) recovered") } else if r.recovered > 0 { log("spool: \(r.recovered) unsent reading(s) recovered") }
+        if let note = r.capacityNote { log("spool: \(note)") }
+    }
+
+    public var snapshot: AgentCounters { lock.withLock { counters } }
+
+    private func update(_ body: (inout AgentCounters) -> Void) { lock.withLock { body(&counters) } }
+
+    /// Starts the sampler and uplink threads.
+    public func start() {
+        lock.withLock { running = 2 }
+        startThread { [self] in
+            sampleLoop()
+            lock.withLock { running -= 1 }
+        }
+        startThread { [self] in
+            uplinkLoop()
+            lock.withLock { running -= 1 }
+        }
+    }
+
+    /// Stops sampling and uploading, waits up to `milliseconds` for both to end, and makes the
+    /// spool durable.
+    public func stop(waitMilliseconds: Int64 = 5_000) {
+        stopSignal.stop()
+        var waited: Int64 = 0
+        while lock.withLock({ running > 0 }), waited < waitMilliseconds {
+            clock.sleep(microseconds: 20_000)
+            waited += 20
+        }
+        do {
+            try spool.close()
+        } catch {
+            log("spool: could not be closed cleanly: \(error)")
+        }
+    }
+
+    // MARK: sampling
+
+    private func sampleLoop() {
+        let sensors = environment.makeSensors(config).filter(\.config.enabled)
+        for s in sensors where s.setupError != nil { log("sensor '\(s.config.name)': \(s.setupError!)") }
+        let start = clock.nanoseconds()
+        // Spread the first reads so sensors on one bus do not all start together.
+        var due = sensors.indices.map { start + UInt64($0) * 20_000_000 }
+        var failures = [Int](repeating: 0, count: sensors.count)
+        while !stopSignal.isStopped, !sensors.isEmpty {
+            guard let i = due.indices.min(by: { due[$0] < due[$1] }) else { return }
+            let now = clock.nanoseconds()
+            if due[i] > now {
+                stopSignal.sleep(milliseconds: Int64((due[i] - now) / 1_000_000) + 1, clock: clock)
+                continue
+            }
+            let sensor = sensors[i]
+            let outcome = sample(sensor, at: clock.now())
+            let interval = UInt64(sensor.config.intervalMilliseconds) * 1_000_000
+            if let error = outcome.error {
+                failures[i] += 1
+                update { $0.sensorFailures += 1; $0.lastSensorProblem = "\(sensor.config.name): \(error)" }
+                if failures[i] == 1 || failures[i].nonzeroBitCount == 1 { log("sensor '\(sensor.config.name)' failed (\(failures[i])×): \(error)") }
+                // Retry with backoff, at most five minutes apart; the others keep their schedule.
+                let backoff = min(interval << UInt64(min(failures[i], 8)), 300_000_000_000)
+                due[i] = clock.nanoseconds() + max(interval, backoff / 4)
+                continue
+            }
+            if failures[i] > 0 { log("sensor '\(sensor.config.name)' is back after \(failures[i]) failure(s)") }
+            failures[i] = 0
+            // The next read is due one interval after this one was due: no drift; skip missed ones.
+            due[i] += interval
+            if due[i] < clock.nanoseconds() { due[i] = clock.nanoseconds() + interval }
+            do {
+                try spool.append(outcome.readings.map(ReadingCodec.encode))
+                try spool.flushIfDue()
+                update { $0.sampled += outcome.readings.count; $0.spooled += outcome.readings.count }
+            } catch {
+                log("spool: \(error)")
+            }
+        }
+    }
+
+    // MARK: uploading
+
+    private enum AnyUplink {
+        case http(HTTPUplink)
+        case mqtt(MQTTUplink)
+
+        func step() -> UplinkStep {
+            switch self {
+            case .http(let u): u.step()
+            case .mqtt(let u): u.step(waitMilliseconds: 100)
+            }
+        }
+    }
+
+    private func makeUplink() -> AnyUplink {
+        let deadLetters = DeadLetterFile(path: config.deadLetterPath)
+        switch config.uplink.transport {
+        case .http:
+            var http = CurlHTTPClient.Options()
+            http.timeoutMilliseconds = Int(config.uplink.timeoutMilliseconds)
+            http.connectTimeoutMilliseconds = Int(config.uplink.connectTimeoutMilliseconds)
+            http.caFile = config.uplink.caFile
+            http.insecure = config.uplink.insecure
+            let device = TagoDevice(token: token, endpoint: TagoEndpoint(api: config.device.api), http: CurlHTTPClient(options: http))
+            var policy = UplinkPolicy()
+            policy.maxRecords = config.uplink.batchSize
+            policy.backoffBaseMilliseconds = config.uplink.backoffBaseMilliseconds
+            policy.backoffCapMilliseconds = config.uplink.backoffCapMilliseconds
+            return .http(HTTPUplink(spool: spool, device: device, deadLetters: deadLetters, policy: policy))
+        case .mqtt:
+            let m = config.mqtt
+            var options = MQTTOptions()
+            options.host = m.host
+            options.port = m.port
+            options.clientID = m.clientID ?? "tagoedge-\(hostName())"
+            options.username = m.username
+            options.password = token
+            options.keepaliveSeconds = m.keepaliveSeconds
+            options.cleanSession = m.cleanSession
+            if m.tls {
+                var tls = MQTTOptions.TLSOptions()
+                tls.caFile = m.caFile
+                tls.certFile = m.certFile
+                tls.keyFile = m.keyFile
+                tls.insecure = m.insecure
+                options.tls = tls
+            }
+            var settings = MQTTUplinkSettings()
+            settings.topic = m.topic
+            settings.format = m.format == .tagotip ? .tagotip : .json
+            settings.serial = m.serial ?? "tagoedge"
+            settings.batchSize = m.batchSize
+            settings.inflightWindow = m.inflight
+            settings.maxPayloadBytes = m.maxPayloadBytes
+            settings.statusTopic = m.statusTopic
+            settings.downlinkTopic = m.downlinkTopic
+            settings.sequenceFile = config.spool.path + ".tagotip-seq"
+            settings.backoffBaseMilliseconds = config.uplink.backoffBaseMilliseconds
+            settings.backoffCapMilliseconds = config.uplink.backoffCapMilliseconds
+            return .mqtt(MQTTUplink(spool: spool, options: options, settings: settings, deadLetters: deadLetters))
+        }
+    }
+
+    private func uplinkLoop() {
+        let uplink = makeUplink()
+        var lastProblem: String?
+        while !stopSignal.isStopped {
+            try? spool.flushIfDue()
+            switch uplink.step() {
+            case .sent(let count, _, let dead):
+                update { $0.delivered += count }
+                if dead > 0 { log("uplink: \(dead) reading(s) refused by TagoIO, kept in \(config.deadLetterPath)") }
+                if lastProblem != nil { log("uplink: delivering again") }
+                lastProblem = nil
+            case .idle:
+                stopSignal.sleep(milliseconds: 500, clock: clock)
+            case .wait(let ms, let reason, let kind):
+                if ms > 0 {
+                    update { $0.uplinkWaits += 1; $0.lastUplinkProblem = reason }
+                    if reason != lastProblem {
+                        log("uplink: \(kind == .unauthorized ? "REFUSED: " : "")\(reason); retrying in \(formatDuration(ms))")
+                        lastProblem = reason
+                    }
+                }
+                stopSignal.sleep(milliseconds: ms, clock: clock)
+            }
+        }
+        if case .mqtt(let m) = uplink { m.close() }
+    }
+}
+
+/// Creates the folders above `path` (like mkdir -p), mode 0750.
+func makeDirectories(forFile path: String) {
+    var prefix = ""
+    for part in path.split(separator: "/").dropLast() {
+        prefix += "/" + part
+        mkdir(prefix, 0o750)
+    }
+}
+
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    gethostname(&buffer, 255)
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
