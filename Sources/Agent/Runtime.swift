@@ -55,6 +55,8 @@ public final class AgentRuntime: @unchecked Sendable {
     private var counters = AgentCounters()
     private var running = 0
     public let stopSignal = StopSignal()
+    /// Settings from configuration_params and the MQTT downlink, over the file's.
+    public let remote: RemoteSettings
 
     /// Opens the spool (creating its folder) and sets up the sensors. Throws `SpoolError` when the
     /// spool cannot be opened (locked by another agent, no permission).
@@ -70,6 +72,7 @@ public final class AgentRuntime: @unchecked Sendable {
         spool = try FileSpool(path: config.spool.path, options: .init(capacityBytes: config.spool.capacityBytes, sync: mode,
                                                                       syncIntervalMilliseconds: config.spool.syncIntervalMilliseconds,
                                                                       policy: SpoolFullPolicy(rawValue: config.spool.full) ?? .dropOldest))
+        remote = RemoteSettings(path: config.spool.path + ".settings.json", sensors: config.sensors.map(\.name))
         let r = spool.openReport
         if let aside = r.setAside { log("spool: \(r.reason ?? "unreadable"); moved to \(aside) and started a fresh spool") }
         if r.damaged > 0 { log("spool: \(r.damaged) damaged record(s) cut away; \(r.recovered) recovered") } else if r.recovered > 0 { log("spool: \(r.recovered) unsent reading(s) recovered") }
@@ -80,9 +83,13 @@ public final class AgentRuntime: @unchecked Sendable {
 
     private func update(_ body: (inout AgentCounters) -> Void) { lock.withLock { body(&counters) } }
 
-    /// Starts the sampler and uplink threads.
+    /// Starts the sampler, uplink and configuration_params threads.
     public func start() {
-        lock.withLock { running = 2 }
+        lock.withLock { running = 3 }
+        startThread { [self] in
+            paramsLoop()
+            lock.withLock { running -= 1 }
+        }
         startThread { [self] in
             sampleLoop()
             lock.withLock { running -= 1 }
@@ -112,7 +119,8 @@ public final class AgentRuntime: @unchecked Sendable {
     // MARK: sampling
 
     private func sampleLoop() {
-        let sensors = environment.makeSensors(config).filter(\.config.enabled)
+        // Every sensor is set up, so a parameter can enable one the file disabled.
+        let sensors = environment.makeSensors(config)
         for s in sensors where s.setupError != nil { log("sensor '\(s.config.name)': \(s.setupError!)") }
         let start = clock.nanoseconds()
         // Spread the first reads so sensors on one bus do not all start together.
@@ -126,8 +134,12 @@ public final class AgentRuntime: @unchecked Sendable {
                 continue
             }
             let sensor = sensors[i]
+            let interval = UInt64(remote.intervalMilliseconds(sensor: sensor.config.name, default: sensor.config.intervalMilliseconds)) * 1_000_000
+            guard remote.enabled(sensor: sensor.config.name, default: sensor.config.enabled) else {
+                due[i] = now + 1_000_000_000  // disabled by a param: look again in a second
+                continue
+            }
             let outcome = sample(sensor, at: clock.now())
-            let interval = UInt64(sensor.config.intervalMilliseconds) * 1_000_000
             if let error = outcome.error {
                 failures[i] += 1
                 update { $0.sensorFailures += 1; $0.lastSensorProblem = "\(sensor.config.name): \(error)" }
@@ -220,6 +232,9 @@ public final class AgentRuntime: @unchecked Sendable {
         var lastProblem: String?
         while !stopSignal.isStopped {
             try? spool.flushIfDue()
+            if case .mqtt(let m) = uplink {
+                for message in m.takeDownlink() { applyDownlink(String(decoding: message.payload, as: UTF8.self), from: message.topic) }
+            }
             switch uplink.step() {
             case .sent(let count, _, let dead):
                 update { $0.delivered += count }
@@ -227,7 +242,7 @@ public final class AgentRuntime: @unchecked Sendable {
                 if lastProblem != nil { log("uplink: delivering again") }
                 lastProblem = nil
             case .idle:
-                stopSignal.sleep(milliseconds: 500, clock: clock)
+                stopSignal.sleep(milliseconds: remote.uploadIntervalMilliseconds(default: config.agent.uploadIntervalMilliseconds), clock: clock)
             case .wait(let ms, let reason, let kind):
                 if ms > 0 {
                     update { $0.uplinkWaits += 1; $0.lastUplinkProblem = reason }
@@ -240,6 +255,61 @@ public final class AgentRuntime: @unchecked Sendable {
             }
         }
         if case .mqtt(let m) = uplink { m.close() }
+    }
+}
+
+extension AgentRuntime {
+    /// Applies one setting, or reports why not: logged, and sent to the cloud as a `config_error`
+    /// reading with the key, value and reason in its metadata, so the fleet operator sees it.
+    /// Returns whether it was applied.
+    @discardableResult
+    public func applySetting(key: String, value: String, source: String) -> Bool {
+        if let problem = remote.problem(key: key, value: value) {
+            log("\(source): '\(key)' = '\(value)' not applied: \(problem)")
+            let reading = Reading(variable: "config_error", value: .string("\(key): \(problem)"), time: SystemClock().now(),
+                                  metadata: ["key": key, "value": value, "reason": problem, "source": source])
+            try? spool.append([ReadingCodec.encode(reading)])
+            return false
+        }
+        remote.apply(key: key, value: value)
+        log("\(source): applied \(key) = \(value)")
+        return true
+    }
+
+    /// Polls configuration_params, applies them, and marks each one read.
+    func paramsLoop() {
+        guard config.agent.paramsIntervalMilliseconds > 0, config.uplink.transport == .http || config.device.token != nil else { return }
+        var http = CurlHTTPClient.Options()
+        http.timeoutMilliseconds = Int(config.uplink.timeoutMilliseconds)
+        http.caFile = config.uplink.caFile
+        http.insecure = config.uplink.insecure
+        let device = TagoDevice(token: token, endpoint: TagoEndpoint(api: config.device.api), http: CurlHTTPClient(options: http))
+        var lastProblem: String?
+        repeat {
+            do {
+                for param in try device.params(onlyUnread: true) {
+                    applySetting(key: param.key, value: param.value, source: "configuration_params")
+                    if let id = param.id { try device.markParamRead(id: id) }
+                }
+                lastProblem = nil
+            } catch {
+                if "\(error)" != lastProblem { log("configuration_params: \(error)") }
+                lastProblem = "\(error)"
+            }
+        } while stopSignal.sleep(milliseconds: config.agent.paramsIntervalMilliseconds, clock: clock)
+    }
+
+    /// `key=value` lines, or a JSON object of them, from the MQTT downlink topic.
+    func applyDownlink(_ text: String, from topic: String) {
+        if case .object(let members)? = try? JSONValue.parse(text) {
+            for (k, v) in members { applySetting(key: k, value: v.stringValue ?? v.serialized, source: "mqtt \(topic)") }
+            return
+        }
+        for line in text.split(separator: "\n") {
+            let kv = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
+            guard kv.count == 2 else { log("mqtt \(topic): '\(line)' is not key=value"); continue }
+            applySetting(key: kv[0], value: kv[1], source: "mqtt \(topic)")
+        }
     }
 }
 

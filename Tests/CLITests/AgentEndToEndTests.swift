@@ -99,3 +99,72 @@ import TagoKit
         #expect(times.allSatisfy { $0.millisecondsSince1970 > 1_700_000_000_000 })  // never dated 1970
     }
 }
+
+@Suite(.serialized) struct ConfigurationParamsTests {
+    @Test func paramsAreAppliedMarkedReadAndBadOnesReported() throws {
+        var options = Emulator.Options()
+        options.deviceTokens = ["params-token"]
+        options.profileTokens = ["params-profile"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        let endpoint = TagoEndpoint(api: "http://127.0.0.1:\(port)")
+        let device = TagoDevice(token: "params-token", endpoint: endpoint, http: CurlHTTPClient())
+        let account = TagoAccount(token: "params-profile", endpoint: endpoint, http: CurlHTTPClient())
+        let id = try #require(emulator.deviceID(forToken: "params-token"))
+        let dir = NSTemporaryDirectory() + "tagoedge-params-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+        [device]
+        token = "env:E2E_TOKEN"
+        api = "http://127.0.0.1:\(port)"
+        [spool]
+        path = "\(dir)/spool"
+        capacity = "1MiB"
+        [agent]
+        params_interval = "1s"
+        upload_interval = "200ms"
+        [[sensor]]
+        name = "fast"
+        driver = "board"
+        interval = "100ms"
+        [sensor.simulate]
+        signal = "counter"
+        [[sensor]]
+        name = "env"
+        driver = "sht3x"
+        interval = "100ms"
+        [sensor.simulate]
+        signal = "sine"
+        """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["run", "--config", dir + "/agent.toml", "--status-every", "0"]
+        p.environment = ["E2E_TOKEN": "params-token"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        usleep(1_000_000)
+        try account.setParams(deviceID: id, [ConfigParam(key: "env.enabled", value: "false"), ConfigParam(key: "fast.interval", value: "1s"),
+                                             ConfigParam(key: "fast.interval_typo", value: "2s")])
+        usleep(2_500_000)  // more than one poll
+        #expect(try account.params(deviceID: id).allSatisfy(\.sent), "every param marked read")
+        func count(_ variable: String) throws -> Double { try device.find(DataQuery(variables: [variable], query: "count")).numberValue ?? 0 }
+        let env1 = try count("env_temperature"), fast1 = try count("fast_temperature")
+        usleep(2_000_000)
+        let env2 = try count("env_temperature"), fast2 = try count("fast_temperature")
+        #expect(env1 > 0)
+        #expect(env2 == env1, "env was disabled by a param")
+        #expect(fast2 - fast1 <= 3, "fast now reads once a second, not ten times")
+        #expect(fast2 - fast1 >= 1)
+        let errors = try #require(try device.find(DataQuery(variables: ["config_error"], qty: 10)).arrayValue)
+        #expect(errors.count == 1)
+        #expect(errors.first?["metadata"]?["key"]?.stringValue == "fast.interval_typo")
+        #expect(errors.first?["metadata"]?["reason"]?.stringValue?.contains("unknown setting") == true)
+        // Kept on disk for a reboot without network.
+        let saved = try String(contentsOfFile: dir + "/spool.settings.json", encoding: .utf8)
+        #expect(saved.contains(#""env.enabled":"false""#))
+    }
+}

@@ -83,6 +83,14 @@ public struct SpoolSettings: Sendable, Equatable {
     public init() {}
 }
 
+/// How the running agent behaves.
+public struct AgentSettings: Sendable, Equatable {
+    /// How often configuration_params are polled (GET /device/params?sent_status=false); 0: never.
+    public var paramsIntervalMilliseconds: Int64 = 60_000
+    /// How long the uplink rests when the spool is empty.
+    public var uploadIntervalMilliseconds: Int64 = 1_000
+}
+
 /// The supported drivers, by their config name.
 public enum DriverKind: String, Sendable, CaseIterable {
     case bme280, sht3x, bh1750, ads1115, ds18b20, gpio, board
@@ -174,6 +182,7 @@ public struct AgentConfig: Sendable {
     public var uplink = UplinkSettings()
     public var mqtt = MQTTSettings()
     public var spool = SpoolSettings()
+    public var agent = AgentSettings()
     public var sensors: [SensorConfig] = []
     /// Not errors, but worth saying (a literal token, a sensor disabled).
     public var warnings: [ConfigError] = []

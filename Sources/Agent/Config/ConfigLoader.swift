@@ -136,6 +136,16 @@ struct ConfigLoader {
             if let f = r.choice("full", ["drop-oldest", "reject-newest"]) { config.spool.full = f }
             finish(&r, valid: ["path", "capacity", "sync", "sync_interval", "full"])
         }
+        if let t = top.subtable("agent") {
+            var r = TableReader(t, path: "agent", file: file)
+            if let n = r.node("params_interval") {
+                if case .string("off") = n.value { config.agent.paramsIntervalMilliseconds = 0 } else if let ms = r.duration("params_interval", minimum: 1_000) {
+                    config.agent.paramsIntervalMilliseconds = ms
+                }
+            }
+            if let ms = r.duration("upload_interval", minimum: 100) { config.agent.uploadIntervalMilliseconds = ms }
+            finish(&r, valid: ["params_interval", "upload_interval"])
+        }
         if let n = top.node("sensor") {
             guard case .array(let items) = n.value else {
                 top.fail("sensor", "sensors are written as [[sensor]] tables, found \(n.value.typeName)")
@@ -172,7 +182,7 @@ struct ConfigLoader {
         return config
     }
 
-    static let topKeys = ["device", "uplink", "mqtt", "spool", "sensor"]
+    static let topKeys = ["device", "uplink", "mqtt", "spool", "agent", "sensor"]
 
     mutating func device(_ t: TOMLTable, _ warnings: inout [ConfigError]) -> DeviceSettings {
         var d = DeviceSettings()

@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import EdgeCore
+
+/// Settings that configuration_params (or the MQTT downlink) change at run time, on top of the
+/// file's, kept on disk so a reboot without network keeps the last applied ones.
+///
+/// Keys: `interval` (every sensor), `<sensor>.interval`, `<sensor>.enabled`, `upload_interval`,
+/// `log_level`. Thread safe.
+public final class RemoteSettings: @unchecked Sendable {
+    private let lock = Lock()
+    private var values: [String: String] = [:]
+    public let path: String?
+    private let sensors: [String]
+
+    public init(path: String?, sensors: [String]) {
+        self.path = path
+        self.sensors = sensors
+        if let path, let text = try? readTextFile(path), case .object(let members)? = try? JSONValue.parse(text) {
+            for (k, v) in members { if let s = v.stringValue { values[k] = s } }
+        }
+    }
+
+    /// Why `value` cannot be applied to `key`, or nil when it can.
+    public func problem(key: String, value: String) -> String? {
+        let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+        if parts.count == 2 {
+            guard sensors.contains(parts[0]) else { return "no sensor named '\(parts[0])' (sensors: \(sensors.joined(separator: ", ")))" }
+            switch parts[1] {
+            case "interval": return durationProblem(value, minimum: 100)
+            case "enabled": return ["true", "false", "1", "0", "on", "off"].contains(value.lowercased()) ? nil : "'\(value)' is not true or false"
+            default: return "unknown setting '\(parts[1])' for a sensor; use \(parts[0]).interval or \(parts[0]).enabled"
+            }
+        }
+        switch key {
+        case "interval": return durationProblem(value, minimum: 100)
+        case "upload_interval": return durationProblem(value, minimum: 100)
+        case "log_level": return ["error", "warning", "info", "debug"].contains(value) ? nil : "'\(value)' is not error, warning, info or debug"
+        default: return "unknown key; known: interval, upload_interval, log_level, <sensor>.interval, <sensor>.enabled"
+        }
+    }
+
+    private func durationProblem(_ value: String, minimum: Int64) -> String? {
+        guard let ms = parseDuration(value) ?? Int64(value).map({ $0 * 1000 }) else { return "'\(value)' is not a duration such as 30s or 5m" }
+        return ms < minimum ? "\(value) is below the minimum of \(formatDuration(minimum))" : nil
+    }
+
+    /// Applies a valid setting and saves the set.
+    public func apply(key: String, value: String) {
+        lock.withLock { values[key] = value }
+        save()
+    }
+
+    public func intervalMilliseconds(sensor: String, default fallback: Int64) -> Int64 {
+        lock.withLock {
+            for key in ["\(sensor).interval", "interval"] {
+                if let v = values[key], let ms = parseDuration(v) ?? Int64(v).map({ $0 * 1000 }) { return ms }
+            }
+            return fallback
+        }
+    }
+
+    public func enabled(sensor: String, default fallback: Bool) -> Bool {
+        lock.withLock {
+            guard let v = values["\(sensor).enabled"]?.lowercased() else { return fallback }
+            return ["true", "1", "on"].contains(v)
+        }
+    }
+
+    public func uploadIntervalMilliseconds(default fallback: Int64) -> Int64 {
+        lock.withLock { values["upload_interval"].flatMap { parseDuration($0) } ?? fallback }
+    }
+
+    public var all: [String: String] { lock.withLock { values } }
+
+    private func save() {
+        guard let path else { return }
+        let text = lock.withLock { JSONValue.object(values.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized }
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        rename(tmp, path)
+    }
+}
