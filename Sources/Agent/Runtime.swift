@@ -40,6 +40,13 @@ public struct AgentCounters: Sendable {
     public var uplinkWaits = 0
     public var lastUplinkProblem: String?
     public var lastSensorProblem: String?
+    /// Monotonic nanoseconds when each loop last went round (the watchdog's evidence).
+    public var samplerHeartbeat: UInt64 = 0
+    public var uplinkHeartbeat: UInt64 = 0
+    /// The last reading of each sensor, and when TagoIO last acknowledged anything.
+    public var lastReadings: [String: Reading] = [:]
+    public var lastDelivery: Timestamp?
+    public var recentErrors: [String] = []
 }
 
 /// Samples every enabled sensor on its own interval into the spool, and drains the spool through
@@ -129,6 +136,7 @@ public final class AgentRuntime: @unchecked Sendable {
         while !stopSignal.isStopped, !sensors.isEmpty {
             guard let i = due.indices.min(by: { due[$0] < due[$1] }) else { return }
             let now = clock.nanoseconds()
+            update { $0.samplerHeartbeat = now }
             if due[i] > now {
                 stopSignal.sleep(milliseconds: Int64((due[i] - now) / 1_000_000) + 1, clock: clock)
                 continue
@@ -142,7 +150,11 @@ public final class AgentRuntime: @unchecked Sendable {
             let outcome = sample(sensor, at: clock.now())
             if let error = outcome.error {
                 failures[i] += 1
-                update { $0.sensorFailures += 1; $0.lastSensorProblem = "\(sensor.config.name): \(error)" }
+                update {
+                    $0.sensorFailures += 1
+                    $0.lastSensorProblem = "\(sensor.config.name): \(error)"
+                    $0.recentErrors = Array(($0.recentErrors + ["\(clock.now().iso8601) sensor \(sensor.config.name): \(error)"]).suffix(10))
+                }
                 if failures[i] == 1 || failures[i].nonzeroBitCount == 1 { log("sensor '\(sensor.config.name)' failed (\(failures[i])×): \(error)") }
                 // Retry with backoff, at most five minutes apart; the others keep their schedule.
                 let backoff = min(interval << UInt64(min(failures[i], 8)), 300_000_000_000)
@@ -157,7 +169,11 @@ public final class AgentRuntime: @unchecked Sendable {
             do {
                 try spool.append(outcome.readings.map(ReadingCodec.encode))
                 try spool.flushIfDue()
-                update { $0.sampled += outcome.readings.count; $0.spooled += outcome.readings.count }
+                update {
+                    $0.sampled += outcome.readings.count
+                    $0.spooled += outcome.readings.count
+                    for r in outcome.readings { $0.lastReadings[r.variable] = r }
+                }
             } catch {
                 log("spool: \(error)")
             }
@@ -232,12 +248,16 @@ public final class AgentRuntime: @unchecked Sendable {
         var lastProblem: String?
         while !stopSignal.isStopped {
             try? spool.flushIfDue()
+            update { $0.uplinkHeartbeat = clock.nanoseconds() }
             if case .mqtt(let m) = uplink {
                 for message in m.takeDownlink() { applyDownlink(String(decoding: message.payload, as: UTF8.self), from: message.topic) }
             }
             switch uplink.step() {
             case .sent(let count, _, let dead):
-                update { $0.delivered += count }
+                update {
+                    $0.delivered += count
+                    if count > 0 { $0.lastDelivery = clock.now() }
+                }
                 if dead > 0 { log("uplink: \(dead) reading(s) refused by TagoIO, kept in \(config.deadLetterPath)") }
                 if lastProblem != nil { log("uplink: delivering again") }
                 lastProblem = nil
@@ -245,7 +265,11 @@ public final class AgentRuntime: @unchecked Sendable {
                 stopSignal.sleep(milliseconds: remote.uploadIntervalMilliseconds(default: config.agent.uploadIntervalMilliseconds), clock: clock)
             case .wait(let ms, let reason, let kind):
                 if ms > 0 {
-                    update { $0.uplinkWaits += 1; $0.lastUplinkProblem = reason }
+                    update {
+                        $0.uplinkWaits += 1
+                        $0.lastUplinkProblem = reason
+                        if reason != lastProblem { $0.recentErrors = Array(($0.recentErrors + ["\(clock.now().iso8601) uplink: \(reason)"]).suffix(10)) }
+                    }
                     if reason != lastProblem {
                         log("uplink: \(kind == .unauthorized ? "REFUSED: " : "")\(reason); retrying in \(formatDuration(ms))")
                         lastProblem = reason
@@ -259,6 +283,43 @@ public final class AgentRuntime: @unchecked Sendable {
 }
 
 extension AgentRuntime {
+    /// Whether both loops went round within `milliseconds` (the sampler sleeps at most until
+    /// its next reading, the uplink at most one backoff, both waking every 50 ms to check).
+    public func isAlive(withinMilliseconds milliseconds: Int64) -> Bool {
+        let c = snapshot
+        let now = SystemClock().nanoseconds()
+        let limit = UInt64(milliseconds) * 1_000_000
+        return now &- c.samplerHeartbeat < limit && now &- c.uplinkHeartbeat < limit
+    }
+
+    /// The state `tagoedge status` reads: last reading per sensor, last upload, spool, errors.
+    public func statusJSON() -> JSONValue {
+        let c = snapshot
+        let s = spool.stats
+        let readings = c.lastReadings.sorted { $0.key < $1.key }.map { $0.value.dataObject }
+        return .object([
+            ("updated", .string(SystemClock().now().iso8601)), ("pid", .number(Double(getpid()))),
+            ("sampled", .number(Double(c.sampled))), ("acknowledged", .number(Double(c.delivered))),
+            ("last_upload", c.lastDelivery.map { .string($0.iso8601) } ?? .null),
+            ("spool", .object([("path", .string(spool.path)), ("records", .number(Double(s.recordCount))), ("used_bytes", .number(Double(s.usedBytes))),
+                               ("capacity_bytes", .number(Double(s.capacityBytes))), ("dropped", .number(Double(s.dropped))), ("damaged", .number(Double(s.damaged)))])),
+            ("sensor_failures", .number(Double(c.sensorFailures))), ("last_readings", .array(readings)),
+            ("recent_errors", .array(c.recentErrors.map { .string($0) })), ("settings", .object(remote.all.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+        ])
+    }
+
+    /// Writes the status file next to the spool (atomically).
+    public func writeStatus() {
+        let path = config.spool.path + ".status.json"
+        let bytes = Array(statusJSON().serialized.utf8)
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        rename(tmp, path)
+    }
+
     /// Applies one setting, or reports why not: logged, and sent to the cloud as a `config_error`
     /// reading with the key, value and reason in its metadata, so the fleet operator sees it.
     /// Returns whether it was applied.

@@ -52,6 +52,24 @@ struct Run: ParsableCommand {
         let target = agentConfig.uplink.transport == .http ? agentConfig.device.api : "mqtt://\(agentConfig.mqtt.host):\(agentConfig.mqtt.port)"
         print("tagoedge \(TagoEdge.version): \(sensors) sensor(s), spool \(agentConfig.spool.path), uploading to \(target)")
         runtime.start()
+        // systemd: READY once running; WATCHDOG only while sampling and uploading go round;
+        // STATUS and the status file every few seconds.
+        let systemd = SystemdNotifier()
+        systemd.notify("READY=1\nSTATUS=sampling \(sensors) sensor(s)")
+        let watchdog = systemd.watchdogIntervalMilliseconds
+        startThread {
+            var tick: Int64 = 0
+            let step: Int64 = min(watchdog ?? 1000, 1000)
+            while runtime.stopSignal.sleep(milliseconds: step, clock: clock) {
+                tick += step
+                if let watchdog, runtime.isAlive(withinMilliseconds: max(watchdog * 2, 5_000)) { systemd.notify("WATCHDOG=1") }
+                if tick % 5000 < step {
+                    runtime.writeStatus()
+                    let c = runtime.snapshot
+                    systemd.notify("STATUS=sampled \(c.sampled), acknowledged \(c.delivered), waiting \(runtime.spool.stats.recordCount)")
+                }
+            }
+        }
         let every = bench ? min(statusEvery, 2) : statusEvery
         if every > 0 {
             startThread {
@@ -69,8 +87,10 @@ struct Run: ParsableCommand {
             }
         }
         waitForTermination()
+        systemd.notify("STOPPING=1")
         print("stopping: finishing uploads and making the spool durable")
         runtime.stop()
+        runtime.writeStatus()
         emulator?.stop()
         let c = runtime.snapshot
         print("stopped: sampled \(c.sampled), acknowledged \(c.delivered), \(runtime.spool.stats.recordCount) kept in the spool for next time")

@@ -168,3 +168,68 @@ import TagoKit
         #expect(saved.contains(#""env.enabled":"false""#))
     }
 }
+
+@Suite(.serialized) struct SystemdTests {
+    @Test func notifiesReadyWatchdogStatusAndStopping() throws {
+        var options = Emulator.Options()
+        options.deviceTokens = ["sd-token"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        let dir = NSTemporaryDirectory() + "tagoedge-sd-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let socketPath = dir + "/notify"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in socketPath.utf8.enumerated() { raw[i] = b } }
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(bound == 0)
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try """
+        [device]
+        token = "env:E2E_TOKEN"
+        api = "http://127.0.0.1:\(port)"
+        [spool]
+        path = "\(dir)/spool"
+        capacity = "1MiB"
+        [[sensor]]
+        name = "board"
+        driver = "board"
+        interval = "200ms"
+        [sensor.simulate]
+        signal = "sine"
+        """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["run", "--config", dir + "/agent.toml", "--status-every", "0"]
+        p.environment = ["E2E_TOKEN": "sd-token", "NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "1000000"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var messages: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let start = Date()
+        while Date().timeIntervalSince(start) < 6 {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { messages.append(String(decoding: buffer.prefix(n), as: UTF8.self)) }
+        }
+        kill(p.processIdentifier, SIGTERM)
+        for _ in 0..<20 {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { messages.append(String(decoding: buffer.prefix(n), as: UTF8.self)) }
+        }
+        p.waitUntilExit()
+        #expect(messages.first?.hasPrefix("READY=1") == true, "\(messages)")
+        #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 5, "\(messages)")  // every half second while alive
+        #expect(messages.contains { $0.hasPrefix("STATUS=sampled") })
+        #expect(messages.last == "STOPPING=1")
+        #expect(p.terminationStatus == 0)
+        let status = try JSONValue.parse(String(contentsOfFile: dir + "/spool.status.json", encoding: .utf8))
+        #expect((status["sampled"]?.numberValue ?? 0) > 5)
+        #expect(status["last_readings"]?.arrayValue?.first?["variable"]?.stringValue == "board_temperature")
+    }
+}

@@ -1,0 +1,51 @@
+import Agent
+import ArgumentParser
+import EdgeCore
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "What the running agent reports: last reading per sensor, last upload, spool, recent errors.",
+        discussion: "Reads <spool path>.status.json, which `tagoedge run` rewrites every five seconds."
+    )
+
+    @Option(name: .shortAndLong, help: "The configuration file (to find the spool).") var config: String
+    @Flag(help: "Print the status file's JSON.") var json = false
+
+    func run() throws {
+        let agentConfig = try AgentConfig.load(path: config)
+        let path = agentConfig.spool.path + ".status.json"
+        let text: String
+        do {
+            text = try readTextFile(path)
+        } catch {
+            printError("no status at \(path): is `tagoedge run --config \(config)` running? (\(error))")
+            throw ExitCode(Exit.failure)
+        }
+        let status = try JSONValue.parse(text)
+        if json {
+            print(status.serialized)
+            return
+        }
+        func n(_ v: JSONValue?) -> String { v?.numberValue.map { JSONValue.format($0) } ?? "-" }
+        let updated = status["updated"]?.stringValue ?? "-"
+        var rows = [["updated", updated], ["sampled", n(status["sampled"])], ["acknowledged by TagoIO", n(status["acknowledged"])],
+                    ["last upload", status["last_upload"]?.stringValue ?? "never"],
+                    ["spool", "\(n(status["spool"]?["records"])) waiting, \(n(status["spool"]?["dropped"])) dropped, \(n(status["spool"]?["damaged"])) damaged"],
+                    ["sensor failures", n(status["sensor_failures"])]]
+        if let age = status["updated"]?.stringValue.flatMap(Timestamp.init(iso8601:)), SystemClock().now().millisecondsSince1970 - age.millisecondsSince1970 > 30_000 {
+            rows.append(["warning", "the status is older than 30 s: the agent may not be running"])
+        }
+        print(table(rows))
+        let readings = status["last_readings"]?.arrayValue ?? []
+        if !readings.isEmpty {
+            print("")
+            var table2 = [["VARIABLE", "VALUE", "UNIT", "TIME"]]
+            for r in readings {
+                table2.append([r["variable"]?.stringValue ?? "", r["value"].map { $0.numberValue.map(JSONValue.format) ?? $0.stringValue ?? $0.serialized } ?? "",
+                               r["unit"]?.stringValue ?? "", r["time"]?.stringValue ?? ""])
+            }
+            print(table(table2))
+        }
+        for e in status["recent_errors"]?.arrayValue ?? [] { print("error: \(e.stringValue ?? "")") }
+    }
+}
