@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import EdgeCore
+import Hardware
 import MQTT
 import Spool
 import TagoKit
@@ -64,6 +65,8 @@ public final class AgentRuntime: @unchecked Sendable {
     public let stopSignal = StopSignal()
     /// Settings from configuration_params and the MQTT downlink, over the file's.
     public let remote: RemoteSettings
+    /// Stamps readings from the monotonic clock until the system clock is trusted.
+    public let clockGuard: ClockGuard
 
     /// Opens the spool (creating its folder) and sets up the sensors. Throws `SpoolError` when the
     /// spool cannot be opened (locked by another agent, no permission).
@@ -79,6 +82,8 @@ public final class AgentRuntime: @unchecked Sendable {
         spool = try FileSpool(path: config.spool.path, options: .init(capacityBytes: config.spool.capacityBytes, sync: mode,
                                                                       syncIntervalMilliseconds: config.spool.syncIntervalMilliseconds,
                                                                       policy: SpoolFullPolicy(rawValue: config.spool.full) ?? .dropOldest))
+        clockGuard = ClockGuard(mode: config.agent.clock, kernelSynchronised: linuxClockIsSynchronised)
+        if !clockGuard.isTrusted { log("clock: the system clock is not synchronised yet; readings are stamped from the monotonic clock and held until it is") }
         remote = RemoteSettings(path: config.spool.path + ".settings.json", sensors: config.sensors.map(\.name))
         let r = spool.openReport
         if let aside = r.setAside { log("spool: \(r.reason ?? "unreadable"); moved to \(aside) and started a fresh spool") }
@@ -147,7 +152,7 @@ public final class AgentRuntime: @unchecked Sendable {
                 due[i] = now + 1_000_000_000  // disabled by a param: look again in a second
                 continue
             }
-            let outcome = sample(sensor, at: clock.now())
+            let outcome = sample(sensor, at: clockGuard.stamp())
             if let error = outcome.error {
                 failures[i] += 1
                 update {
@@ -208,7 +213,7 @@ public final class AgentRuntime: @unchecked Sendable {
             policy.maxRecords = config.uplink.batchSize
             policy.backoffBaseMilliseconds = config.uplink.backoffBaseMilliseconds
             policy.backoffCapMilliseconds = config.uplink.backoffCapMilliseconds
-            return .http(HTTPUplink(spool: spool, device: device, deadLetters: deadLetters, policy: policy))
+            return .http(HTTPUplink(spool: spool, device: device, deadLetters: deadLetters, policy: policy, clockGuard: clockGuard))
         case .mqtt:
             let m = config.mqtt
             var options = MQTTOptions()
@@ -239,7 +244,7 @@ public final class AgentRuntime: @unchecked Sendable {
             settings.sequenceFile = config.spool.path + ".tagotip-seq"
             settings.backoffBaseMilliseconds = config.uplink.backoffBaseMilliseconds
             settings.backoffCapMilliseconds = config.uplink.backoffCapMilliseconds
-            return .mqtt(MQTTUplink(spool: spool, options: options, settings: settings, deadLetters: deadLetters))
+            return .mqtt(MQTTUplink(spool: spool, options: options, settings: settings, deadLetters: deadLetters, clockGuard: clockGuard))
         }
     }
 

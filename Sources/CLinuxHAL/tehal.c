@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/timex.h>
 #include <unistd.h>
 
 #include <linux/gpio.h>
@@ -217,4 +218,12 @@ int tehal_gpio_read_events(int line_fd, tehal_gpio_event *events, uint32_t max, 
         events[i].line_seqno = raw[i].line_seqno;
     }
     return (int)got;
+}
+
+int tehal_clock_synchronised(void) {
+    struct timex t;
+    memset(&t, 0, sizeof t);
+    int state = adjtimex(&t);
+    if (state < 0) return -errno;
+    return (state != TIME_ERROR && !(t.status & STA_UNSYNC)) ? 1 : 0;
 }

@@ -41,6 +41,7 @@ public final class HTTPUplink {
     private let device: TagoDevice
     private let deadLetters: DeadLetterFile
     private let clock: WallClock
+    private let clockGuard: ClockGuard?
     private var random: () -> Double
     private var attempt = 0
     /// Halved on 400 or 413 to isolate what the server refuses; grows back on success.
@@ -48,8 +49,11 @@ public final class HTTPUplink {
     public private(set) var requests = 0
     public private(set) var delivered = 0
 
+    /// - Parameter clockGuard: resolves readings stamped before the clock was trusted; while it is
+    ///   not, such readings wait.
     public init(spool: Spool, device: TagoDevice, deadLetters: DeadLetterFile, policy: UplinkPolicy = UplinkPolicy(),
-                clock: WallClock = SystemClock(), random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+                clock: WallClock = SystemClock(), clockGuard: ClockGuard? = nil, random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+        self.clockGuard = clockGuard
         self.spool = spool
         self.device = device
         self.deadLetters = deadLetters
@@ -86,10 +90,16 @@ public final class HTTPUplink {
         var through: UInt64 = 0
         var scratch: [UInt8] = []
         for r in records {
-            guard let reading = ReadingCodec.decode(r.payload) else {
+            guard var reading = ReadingCodec.decode(r.payload) else {
                 rejected.append((r.seq, .string("undecodable payload of \(r.payload.count) bytes"), "the spool record is not a reading this version can decode"))
                 through = r.seq
                 continue
+            }
+            if let clockGuard, !clockGuard.resolve(&reading) {
+                if objects.isEmpty && rejected.isEmpty {
+                    return .wait(milliseconds: 5_000, reason: "waiting for the system clock to be synchronised before sending readings", kind: .transient)
+                }
+                break
             }
             if let problem = tagoReadingProblem(reading) {
                 rejected.append((r.seq, reading.dataObject, problem))

@@ -47,6 +47,7 @@ public final class MQTTUplink {
     private let deadLetters: DeadLetterFile
     private let clock: MonotonicClock & WallClock
     private let random: () -> Double
+    private let clockGuard: ClockGuard?
     private var connection: MQTTConnection?
     private var inflight: [(mid: Int32, first: UInt64, last: UInt64, acked: Bool, count: Int)] = []
     private var publishedThrough: UInt64 = 0
@@ -63,7 +64,9 @@ public final class MQTTUplink {
     public private(set) var tipErrors: [String] = []
 
     public init(spool: Spool, options: MQTTOptions, settings: MQTTUplinkSettings, deadLetters: DeadLetterFile,
-                clock: MonotonicClock & WallClock = SystemClock(), random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+                clock: MonotonicClock & WallClock = SystemClock(), clockGuard: ClockGuard? = nil,
+                random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+        self.clockGuard = clockGuard
         self.spool = spool
         self.settings = settings
         self.deadLetters = deadLetters
@@ -192,13 +195,14 @@ public final class MQTTUplink {
             var first: UInt64 = 0, last: UInt64 = 0, count = 0
             let limit = settings.format == .tagotip ? min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32 : settings.maxPayloadBytes
             for r in fresh {
-                guard let reading = ReadingCodec.decode(r.payload) else {
+                guard var reading = ReadingCodec.decode(r.payload) else {
                     try? deadLetters.record(seq: r.seq, status: nil, reason: "the spool record is not a reading this version can decode",
                                             object: .string("\(r.payload.count) bytes"), at: clock.now())
                     if count == 0 { first = r.seq }
                     last = r.seq
                     continue
                 }
+                if let clockGuard, !clockGuard.resolve(&reading) { break }  // held until the clock is trusted
                 if settings.format == .tagotip {
                     let item = TagoTiP.item(reading)
                     let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count

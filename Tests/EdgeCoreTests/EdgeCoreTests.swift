@@ -135,3 +135,42 @@ import Testing
         #expect(String(decoding: bytes, as: UTF8.self) == reading.dataObject.serialized)
     }
 }
+
+@Suite struct ClockGuardTests {
+    final class FakeWall: WallClock, @unchecked Sendable {
+        var ms: Int64
+        init(_ ms: Int64) { self.ms = ms }
+        func now() -> Timestamp { Timestamp(millisecondsSince1970: ms) }
+    }
+
+    @Test func readingsFromBeforeTheClockWasSetGetTheirRealTime() {
+        let mono = ManualClock(startNanoseconds: 5_000_000_000)  // 5 s after boot
+        let wall = FakeWall(0)  // a Pi without RTC boots in 1970
+        var synced = false
+        let guardian = ClockGuard(mode: .kernel, wall: wall, monotonic: mono, kernelSynchronised: { synced })
+        #expect(!guardian.isTrusted)
+        var reading = Reading(variable: "t", value: .number(1), time: guardian.stamp())
+        #expect(reading.time.millisecondsSince1970 < 0)
+        #expect(!guardian.resolve(&reading))  // held while the clock is not trusted
+        mono.advance(nanoseconds: 60_000_000_000)  // a minute later NTP sets the clock
+        wall.ms = 1_800_000_000_000
+        synced = true
+        #expect(guardian.resolve(&reading))
+        #expect(reading.time.millisecondsSince1970 == 1_800_000_000_000 - 60_000)
+        #expect(reading.metadata.isEmpty)
+        #expect(guardian.stamp().millisecondsSince1970 == 1_800_000_000_000)
+    }
+
+    @Test func autoTrustsAClockPastTheBuildDateAndEstimatesAcrossReboots() {
+        let mono = ManualClock(startNanoseconds: 1_000_000_000)
+        let wall = FakeWall(1_700_000_000_000)  // before the build date: a stale fake-hwclock
+        let guardian = ClockGuard(mode: .auto, earliest: Timestamp(millisecondsSince1970: 1_795_000_000_000), wall: wall, monotonic: mono)
+        #expect(!guardian.isTrusted)
+        var fromLastBoot = Reading(variable: "t", value: .number(1), time: Timestamp(millisecondsSince1970: -999_999_999))
+        wall.ms = 1_800_000_000_000
+        #expect(guardian.isTrusted)
+        #expect(guardian.resolve(&fromLastBoot))
+        #expect(fromLastBoot.time.millisecondsSince1970 == 1_800_000_000_000)
+        #expect(fromLastBoot.metadata["time_estimated"] == "true")
+    }
+}

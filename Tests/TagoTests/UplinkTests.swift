@@ -182,3 +182,30 @@ func drain(_ uplink: HTTPUplink, limit: Int = 2_000, maxSleepMilliseconds: Int64
         #expect((0..<7).map { _ in up.backoff() } == [100, 200, 400, 800, 1000, 500, 0])
     }
 }
+
+@Suite(.serialized) struct ClockHoldTests {
+    final class Wall: WallClock, @unchecked Sendable {
+        var ms: Int64 = 0
+        func now() -> Timestamp { Timestamp(millisecondsSince1970: ms) }
+    }
+
+    @Test func readingsStampedBeforeTheClockIsSetWaitAndNeverGoOutIn1970() throws {
+        let tago = try LocalTago()
+        let spool = MemorySpool(capacityBytes: 1 << 20)
+        let mono = ManualClock(startNanoseconds: 10_000_000_000)
+        let wall = Wall()
+        var synced = false
+        let guardian = ClockGuard(mode: .kernel, wall: wall, monotonic: mono, kernelSynchronised: { synced })
+        try spool.append((1...3).map { ReadingCodec.encode(Reading(variable: "early", value: .number(Double($0)), time: guardian.stamp())) })
+        let up = HTTPUplink(spool: spool, device: tago.device, deadLetters: DeadLetterFile(path: deadLetterPath()), clockGuard: guardian)
+        guard case .wait(_, let reason, _) = up.step() else { Issue.record("sent readings with an unknown date"); return }
+        #expect(reason.contains("clock"))
+        #expect(try tago.stats()["route POST /data"] == nil)
+        mono.advance(nanoseconds: 30_000_000_000)
+        wall.ms = 1_800_000_000_000
+        synced = true
+        guard case .sent(3, _, 0) = up.step() else { Issue.record("did not send once the clock was set"); return }
+        let times = try #require(try tago.device.find(DataQuery(variables: ["early"], qty: 10)).arrayValue).compactMap { $0["time"]?.stringValue }
+        #expect(times.allSatisfy { $0.hasPrefix("2027-01-15T") })  // 1_800_000_000_000 − 30 s
+    }
+}

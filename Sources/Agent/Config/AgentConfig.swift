@@ -89,6 +89,8 @@ public struct AgentSettings: Sendable, Equatable {
     public var paramsIntervalMilliseconds: Int64 = 60_000
     /// How long the uplink rests when the spool is empty.
     public var uploadIntervalMilliseconds: Int64 = 1_000
+    /// When the system clock is trusted: `auto`, `kernel` (NTP-synchronised only), `trust`.
+    public var clock = ClockGuard.Mode.auto
 }
 
 /// The supported drivers, by their config name.

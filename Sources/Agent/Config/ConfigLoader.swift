@@ -144,7 +144,8 @@ struct ConfigLoader {
                 }
             }
             if let ms = r.duration("upload_interval", minimum: 100) { config.agent.uploadIntervalMilliseconds = ms }
-            finish(&r, valid: ["params_interval", "upload_interval"])
+            if let c = r.choice("clock", ClockGuard.Mode.allCases.map(\.rawValue)) { config.agent.clock = ClockGuard.Mode(rawValue: c) ?? .auto }
+            finish(&r, valid: ["params_interval", "upload_interval", "clock"])
         }
         if let n = top.node("sensor") {
             guard case .array(let items) = n.value else {

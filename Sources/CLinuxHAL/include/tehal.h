@@ -106,6 +106,12 @@ extern const uint64_t TEHAL_GPIO_FLAG_BIAS_DISABLED;
 extern const uint32_t TEHAL_GPIO_EVENT_RISING;
 extern const uint32_t TEHAL_GPIO_EVENT_FALLING;
 
+// ---- clock ---------------------------------------------------------------------------------------
+
+/// 1 when the kernel says the system clock is synchronised (adjtimex: STA_UNSYNC clear, as set by
+/// systemd-timesyncd, chrony or ntpd), 0 when not, -errno on failure.
+int tehal_clock_synchronised(void);
+
 #ifdef __cplusplus
 }
 #endif
