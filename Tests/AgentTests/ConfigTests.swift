@@ -27,7 +27,7 @@ func configErrors(_ text: String) -> [ConfigError] {
         #expect(bench.device.token == .environment("TAGO_DEVICE_TOKEN"))
         let env = try #require(bench.sensors.first { $0.name == "env" })
         #expect(env.address == 0x76)
-        #expect(env.intervalMilliseconds == 5_000)
+        #expect(env.intervalMilliseconds == 2_000)
         #expect(env.options == .bme280(BME280.Settings(temperatureOversampling: 2, pressureOversampling: 4, humidityOversampling: 1, filter: 0)))
         let adc = try #require(bench.sensors.first { $0.name == "adc" })
         #expect(adc.variableName(for: "ain0") == "soil_moisture_v")
