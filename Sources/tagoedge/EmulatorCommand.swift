@@ -67,6 +67,7 @@ func terminationSignals() -> sigset_t {
     sigemptyset(&set)
     sigaddset(&set, SIGINT)
     sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGHUP)
     return set
 }
 
@@ -76,9 +77,16 @@ func blockTerminationSignals() {
     pthread_sigmask(SIG_BLOCK, &set, nil)
 }
 
-/// Waits until SIGINT or SIGTERM arrives (call `blockTerminationSignals` first).
-func waitForTermination() {
+/// Waits for SIGINT, SIGTERM or SIGHUP (call `blockTerminationSignals` first) and returns it.
+@discardableResult
+func waitForSignal() -> Int32 {
     var set = terminationSignals()
     var signal: Int32 = 0
     sigwait(&set, &signal)
+    return signal
+}
+
+/// Waits until SIGINT or SIGTERM arrives, ignoring SIGHUP.
+func waitForTermination() {
+    while waitForSignal() == SIGHUP {}
 }

@@ -45,23 +45,23 @@ struct Run: ParsableCommand {
             emulator = try startBenchEmulator(api: agentConfig.device.api, token: token)
         }
         let clock = SystemClock()
-        let runtime = try AgentRuntime(config: agentConfig, token: token, environment: HardwareEnvironment(clock: clock)) { line in
-            printError(line)
-        }
+        let current = CurrentRuntime(try makeRuntime(agentConfig, token: token, clock: clock))
         let sensors = agentConfig.sensors.filter(\.enabled).count
         let target = agentConfig.uplink.transport == .http ? agentConfig.device.api : "mqtt://\(agentConfig.mqtt.host):\(agentConfig.mqtt.port)"
         print("tagoedge \(TagoEdge.version): \(sensors) sensor(s), spool \(agentConfig.spool.path), uploading to \(target)")
-        runtime.start()
+        current.runtime.start()
         // systemd: READY once running; WATCHDOG only while sampling and uploading go round;
         // STATUS and the status file every few seconds.
         let systemd = SystemdNotifier()
         systemd.notify("READY=1\nSTATUS=sampling \(sensors) sensor(s)")
         let watchdog = systemd.watchdogIntervalMilliseconds
+        let housekeeping = StopSignal()
         startThread {
             var tick: Int64 = 0
             let step: Int64 = min(watchdog ?? 1000, 1000)
-            while runtime.stopSignal.sleep(milliseconds: step, clock: clock) {
+            while housekeeping.sleep(milliseconds: step, clock: clock) {
                 tick += step
+                let runtime = current.runtime
                 if let watchdog, runtime.isAlive(withinMilliseconds: max(watchdog * 2, 5_000)) { systemd.notify("WATCHDOG=1") }
                 if tick % 5000 < step {
                     runtime.writeStatus()
@@ -74,7 +74,8 @@ struct Run: ParsableCommand {
         if every > 0 {
             startThread {
                 var last = -1
-                while runtime.stopSignal.sleep(milliseconds: Int64(every) * 1000, clock: clock) {
+                while housekeeping.sleep(milliseconds: Int64(every) * 1000, clock: clock) {
+                    let runtime = current.runtime
                     let c = runtime.snapshot
                     let waiting = runtime.spool.stats.recordCount
                     if c.sampled == last && waiting == 0 { continue }
@@ -86,14 +87,44 @@ struct Run: ParsableCommand {
                 }
             }
         }
-        waitForTermination()
+        // SIGHUP reloads the file: a valid one replaces the running configuration, an invalid one
+        // is reported and the old one keeps running.
+        while waitForSignal() == SIGHUP {
+            systemd.notify("RELOADING=1")
+            let fresh: AgentConfig
+            do {
+                fresh = try AgentConfig.load(path: config)
+            } catch {
+                printError("reload of \(config) refused, the running configuration stays:\n\(error)")
+                systemd.notify("READY=1")
+                continue
+            }
+            for w in fresh.warnings { printError("warning: \(w)") }
+            let previous = current.runtime.config
+            current.runtime.stop()
+            do {
+                current.runtime = try makeRuntime(fresh, token: token, clock: clock)
+                print("reloaded \(config): \(fresh.sensors.filter(\.enabled).count) sensor(s)")
+            } catch {
+                printError("reload of \(config) failed (\(error)); going on with the previous configuration")
+                current.runtime = try makeRuntime(previous, token: token, clock: clock)
+            }
+            current.runtime.start()
+            systemd.notify("READY=1")
+        }
         systemd.notify("STOPPING=1")
         print("stopping: finishing uploads and making the spool durable")
+        housekeeping.stop()
+        let runtime = current.runtime
         runtime.stop()
         runtime.writeStatus()
         emulator?.stop()
         let c = runtime.snapshot
         print("stopped: sampled \(c.sampled), acknowledged \(c.delivered), \(runtime.spool.stats.recordCount) kept in the spool for next time")
+    }
+
+    func makeRuntime(_ config: AgentConfig, token: String, clock: SystemClock) throws -> AgentRuntime {
+        try AgentRuntime(config: config, token: token, environment: HardwareEnvironment(clock: clock)) { line in printError(line) }
     }
 
     /// An emulator at the config's loopback API address, with the device token pre-created.
@@ -116,5 +147,18 @@ struct Run: ParsableCommand {
         }
         print("bench: TagoIO emulator on http://127.0.0.1:\(port) (stats: /_emulator/stats; profile token bench-profile-token)")
         return emulator
+    }
+}
+
+/// The runtime in use, swapped on reload.
+final class CurrentRuntime: @unchecked Sendable {
+    private let lock = Lock()
+    private var value: AgentRuntime
+
+    init(_ runtime: AgentRuntime) { value = runtime }
+
+    var runtime: AgentRuntime {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }

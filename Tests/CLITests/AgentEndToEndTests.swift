@@ -233,3 +233,53 @@ import TagoKit
         #expect(status["last_readings"]?.arrayValue?.first?["variable"]?.stringValue == "board_temperature")
     }
 }
+
+@Suite(.serialized) struct ReloadTests {
+    @Test func sighupAppliesAValidFileAndKeepsRunningOnABadOne() throws {
+        var options = Emulator.Options()
+        options.deviceTokens = ["hup-token"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        let dir = NSTemporaryDirectory() + "tagoedge-hup-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func write(_ sensors: String) throws {
+            try """
+            [device]
+            token = "env:E2E_TOKEN"
+            api = "http://127.0.0.1:\(port)"
+            [spool]
+            path = "\(dir)/spool"
+            capacity = "1MiB"
+            [agent]
+            upload_interval = "200ms"
+            \(sensors)
+            """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
+        }
+        let first = "[[sensor]]\nname = \"one\"\ndriver = \"board\"\ninterval = \"200ms\"\n[sensor.simulate]\nsignal = \"sine\"\n"
+        try write(first)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["run", "--config", dir + "/agent.toml", "--status-every", "0"]
+        p.environment = ["E2E_TOKEN": "hup-token"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        let device = TagoDevice(token: "hup-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
+        func count(_ v: String) throws -> Double { try device.find(DataQuery(variables: [v], query: "count")).numberValue ?? 0 }
+        usleep(1_000_000)
+        try write(first + "[[sensor]]\nname = \"two\"\ndriver = \"sht3x\"\ninterval = \"200ms\"\n[sensor.simulate]\nsignal = \"sine\"\n")
+        kill(p.processIdentifier, SIGHUP)
+        usleep(1_500_000)
+        #expect(try count("two_temperature") > 0, "the reloaded file's new sensor reads")
+        try write("[[sensor]]\nname = \"broken\"\ndriver = \"nope\"\n")
+        kill(p.processIdentifier, SIGHUP)
+        usleep(500_000)
+        let before = try count("two_temperature")
+        usleep(1_000_000)
+        #expect(try count("two_temperature") > before, "an invalid file leaves the running configuration in place")
+        #expect(p.isRunning)
+    }
+}
