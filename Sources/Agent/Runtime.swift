@@ -138,12 +138,22 @@ public final class AgentRuntime: @unchecked Sendable {
         // Spread the first reads so sensors on one bus do not all start together.
         var due = sensors.indices.map { start + UInt64($0) * 20_000_000 }
         var failures = [Int](repeating: 0, count: sensors.count)
-        while !stopSignal.isStopped, !sensors.isEmpty {
-            guard let i = due.indices.min(by: { due[$0] < due[$1] }) else { return }
+        let telemetryEvery = UInt64(max(config.agent.telemetryIntervalMilliseconds, 0)) * 1_000_000
+        var telemetryDue = start + 300_000_000  // soon after start, so a restart shows up
+        while !stopSignal.isStopped {
             let now = clock.nanoseconds()
             update { $0.samplerHeartbeat = now }
+            if telemetryEvery > 0, now >= telemetryDue {
+                telemetryDue = now + telemetryEvery
+                appendTelemetry(startedAt: start)
+            }
+            guard let i = due.indices.min(by: { due[$0] < due[$1] }) else {
+                stopSignal.sleep(milliseconds: 1_000, clock: clock)
+                continue
+            }
             if due[i] > now {
-                stopSignal.sleep(milliseconds: Int64((due[i] - now) / 1_000_000) + 1, clock: clock)
+                let untilTelemetry = telemetryEvery > 0 ? telemetryDue &- now : UInt64.max
+                stopSignal.sleep(milliseconds: Int64(min(due[i] - now, untilTelemetry) / 1_000_000) + 1, clock: clock)
                 continue
             }
             let sensor = sensors[i]
@@ -288,6 +298,25 @@ public final class AgentRuntime: @unchecked Sendable {
 }
 
 extension AgentRuntime {
+    /// The agent's own variables, through the same spool: spool depth, readings dropped, uplink
+    /// waits, sensor failures, uptime, and the board's temperature where the kernel reports one.
+    func appendTelemetry(startedAt: UInt64) {
+        let c = snapshot
+        let s = spool.stats
+        let time = clockGuard.stamp()
+        var readings = [
+            Reading(variable: "agent_spool_depth", value: .number(Double(s.recordCount)), time: time),
+            Reading(variable: "agent_dropped", value: .number(Double(s.dropped)), time: time),
+            Reading(variable: "agent_uplink_errors", value: .number(Double(c.uplinkWaits)), time: time),
+            Reading(variable: "agent_sensor_failures", value: .number(Double(c.sensorFailures)), time: time),
+            Reading(variable: "agent_uptime", value: .number(Double((clock.nanoseconds() - startedAt) / 1_000_000_000)), unit: "s", time: time),
+        ]
+        if let text = try? environment.sysfs.readText("/sys/class/thermal/thermal_zone0/temp"), let milli = Int(text.trimmingWhitespace()) {
+            readings.append(Reading(variable: "agent_board_temperature", value: .number(Double(milli) / 1000), unit: "°C", time: time))
+        }
+        try? spool.append(readings.map(ReadingCodec.encode))
+    }
+
     /// Whether both loops went round within `milliseconds` (the sampler sleeps at most until
     /// its next reading, the uplink at most one backoff, both waking every 50 ms to check).
     public func isAlive(withinMilliseconds milliseconds: Int64) -> Bool {

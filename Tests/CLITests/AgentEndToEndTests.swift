@@ -20,6 +20,9 @@ import TagoKit
         [uplink]
         batch_size = 50
 
+        [agent]
+        telemetry = "1s"
+
         [[sensor]]
         name = "count"
         driver = "board"
@@ -95,6 +98,7 @@ import TagoKit
         }
         #expect(records.count >= 30)
         #expect(try device.find(DataQuery(variables: ["env_pressure"], query: "count")).numberValue ?? 0 > 10)
+        #expect(try device.find(DataQuery(variables: ["agent_uptime"], query: "count")).numberValue ?? 0 >= 2, "self-telemetry")
         let times = records.compactMap { $0["time"]?.stringValue }.compactMap(Timestamp.init(iso8601:))
         #expect(times.allSatisfy { $0.millisecondsSince1970 > 1_700_000_000_000 })  // never dated 1970
     }

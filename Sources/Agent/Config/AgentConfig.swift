@@ -91,6 +91,8 @@ public struct AgentSettings: Sendable, Equatable {
     public var uploadIntervalMilliseconds: Int64 = 1_000
     /// When the system clock is trusted: `auto`, `kernel` (NTP-synchronised only), `trust`.
     public var clock = ClockGuard.Mode.auto
+    /// How often the agent sends its own variables (`agent_*`); 0: never.
+    public var telemetryIntervalMilliseconds: Int64 = 300_000
 }
 
 /// The supported drivers, by their config name.

@@ -145,7 +145,12 @@ struct ConfigLoader {
             }
             if let ms = r.duration("upload_interval", minimum: 100) { config.agent.uploadIntervalMilliseconds = ms }
             if let c = r.choice("clock", ClockGuard.Mode.allCases.map(\.rawValue)) { config.agent.clock = ClockGuard.Mode(rawValue: c) ?? .auto }
-            finish(&r, valid: ["params_interval", "upload_interval", "clock"])
+            if let n = r.node("telemetry") {
+                if case .string("off") = n.value { config.agent.telemetryIntervalMilliseconds = 0 } else if let ms = r.duration("telemetry", minimum: 1_000) {
+                    config.agent.telemetryIntervalMilliseconds = ms
+                }
+            }
+            finish(&r, valid: ["params_interval", "upload_interval", "clock", "telemetry"])
         }
         if let n = top.node("sensor") {
             guard case .array(let items) = n.value else {
