@@ -315,5 +315,6 @@ switch command {
 case "spool": try spoolBenchmark()
 case "uplink": try uplinkBenchmark()
 case "mqtt": try mqttBenchmark()
+case "footprint": try footprintBenchmark()
 default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N] | mqtt [--readings N] [--batch N] [--inflight N] [--python PATH]")
 }

@@ -8,27 +8,57 @@ import Spool
 import TagoKit
 import Uplink
 
-/// A flag threads poll to know when to stop, with an interruptible sleep.
+/// A flag threads check to know when to stop, with a sleep that `stop()` interrupts at once
+/// (a condition variable, so a sleeping thread costs no wake-ups).
 public final class StopSignal: @unchecked Sendable {
-    private let lock = Lock()
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var stopped = false
 
-    public init() {}
+    public init() {
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
 
-    public var isStopped: Bool { lock.withLock { stopped } }
-    public func stop() { lock.withLock { stopped = true } }
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
 
-    /// Sleeps up to `milliseconds`, waking early (within 50 ms) when stopped. Returns false if stopped.
+    public var isStopped: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return stopped
+    }
+
+    public func stop() {
+        pthread_mutex_lock(mutex)
+        stopped = true
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Sleeps up to `milliseconds` on the monotonic clock, returning early when stopped.
+    /// Returns false if stopped.
     @discardableResult
     public func sleep(milliseconds: Int64, clock: MonotonicClock) -> Bool {
-        var left = milliseconds
-        while left > 0 {
-            if isStopped { return false }
-            let chunk = min(left, 50)
-            clock.sleep(microseconds: UInt64(chunk) * 1000)
-            left -= chunk
+        guard milliseconds > 0 else { return !isStopped }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let total = Int64(now.tv_nsec) + (milliseconds % 1000) * 1_000_000
+        var deadline = timespec(tv_sec: now.tv_sec + Int(milliseconds / 1000) + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while !stopped {
+            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
         }
-        return !isStopped
+        return !stopped
     }
 }
 
