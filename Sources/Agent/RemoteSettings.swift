@@ -77,13 +77,6 @@ public final class RemoteSettings: @unchecked Sendable {
     private func save() {
         guard let path else { return }
         let text = lock.withLock { JSONValue.object(values.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized }
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        rename(tmp, path)
+        writeFileAtomically(path, Array(text.utf8), sync: true)
     }
 }

@@ -375,13 +375,7 @@ extension AgentRuntime {
     /// Writes the status file next to the spool (atomically).
     public func writeStatus() {
         let path = config.spool.path + ".status.json"
-        let bytes = Array(statusJSON().serialized.utf8)
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        rename(tmp, path)
+        writeFileAtomically(path, Array(statusJSON().serialized.utf8), mode: 0o644)
     }
 
     /// Applies one setting, or reports why not: logged, and sent to the cloud as a `config_error`

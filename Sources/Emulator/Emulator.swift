@@ -587,19 +587,7 @@ public final class Emulator: @unchecked Sendable {
             return JSONValue.object([("version", .number(1)), ("devices", .array(list))]).serialized
         }
         guard let text else { return }
-        let tmp = dir + "/state.json.tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n <= 0 { break }
-            done += n
-        }
-        fsync(fd)
-        close(fd)
-        rename(tmp, dir + "/state.json")
+        writeFileAtomically(dir + "/state.json", Array(text.utf8), sync: true)
     }
 }
 

@@ -57,18 +57,7 @@ public final class MemorySpool: Spool {
     }
 
     public func peek(maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {
-        lock.withLock {
-            var out: [SpoolRecord] = []
-            var bytes = 0
-            var i = start
-            while i < records.count, out.count < maxRecords {
-                if !out.isEmpty && bytes + records[i].payload.count > maxBytes { break }
-                bytes += records[i].payload.count
-                out.append(records[i])
-                i += 1
-            }
-            return out
-        }
+        try peek(after: 0, maxRecords: maxRecords, maxBytes: maxBytes)
     }
 
     public func peek(after seq: UInt64, maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {

@@ -65,10 +65,8 @@ public final class HTTPUplink {
 
     /// Full-jitter backoff for the current attempt, then counts the attempt.
     func backoff() -> Int64 {
-        let exponent = min(attempt, 30)
-        let ceiling = min(policy.backoffCapMilliseconds, policy.backoffBaseMilliseconds << Int64(exponent))
-        attempt += 1
-        return Int64(random() * Double(max(ceiling, 1)))
+        defer { attempt += 1 }
+        return fullJitterBackoff(attempt: attempt, baseMilliseconds: policy.backoffBaseMilliseconds, capMilliseconds: policy.backoffCapMilliseconds, random: random)
     }
 
     /// Peeks one batch, sends it, and acknowledges what TagoIO accepted.
@@ -182,4 +180,11 @@ public final class HTTPUplink {
         let now = clock.now().millisecondsSince1970
         return 60_000 - now % 60_000 + 100
     }
+}
+
+/// Exponential backoff with full jitter: a random wait in [0, min(cap, base × 2^attempt)], so a
+/// fleet that lost its uplink together does not come back together.
+func fullJitterBackoff(attempt: Int, baseMilliseconds: Int64, capMilliseconds: Int64, random: () -> Double) -> Int64 {
+    let ceiling = min(capMilliseconds, baseMilliseconds << Int64(min(attempt, 30)))
+    return Int64(random() * Double(max(ceiling, 1)))
 }

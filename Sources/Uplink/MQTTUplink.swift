@@ -89,9 +89,8 @@ public final class MQTTUplink {
     public var isConnected: Bool { connection?.isConnected ?? false }
 
     private func backoff() -> Int64 {
-        let ceiling = min(settings.backoffCapMilliseconds, settings.backoffBaseMilliseconds << Int64(min(attempt, 30)))
-        attempt += 1
-        return Int64(random() * Double(max(ceiling, 1)))
+        defer { attempt += 1 }
+        return fullJitterBackoff(attempt: attempt, baseMilliseconds: settings.backoffBaseMilliseconds, capMilliseconds: settings.backoffCapMilliseconds, random: random)
     }
 
     private func dropConnection(_ reason: String, kind: UplinkStep.WaitKind, wait: Int64) {
@@ -238,13 +237,7 @@ public final class MQTTUplink {
 
     private func persistSequence() {
         guard let file = settings.sequenceFile else { return }
-        let tmp = file + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        let bytes = Array("\(tipSequence)\n".utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        Glibc.close(fd)
-        rename(tmp, file)
+        writeFileAtomically(file, Array("\(tipSequence)\n".utf8))
     }
 
     /// Announces `offline` (if a status topic is set) and disconnects cleanly.
