@@ -143,7 +143,7 @@ func trace(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) 
 
 /// Starts a program with an empty signal mask (the test runner blocks some signals, and a child
 /// inheriting that mask would ignore SIGTERM), its output appended to `output`.
-func spawn(_ path: String, _ arguments: [String], output: String) throws -> pid_t {
+func spawn(_ path: String, _ arguments: [String], output: String, environment: [String]? = nil) throws -> pid_t {
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
     defer { posix_spawnattr_destroy(&attr) }
@@ -166,7 +166,9 @@ func spawn(_ path: String, _ arguments: [String], output: String) throws -> pid_
     let argv = ([path] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, &attr, argv, environ)
+    let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup($0) } + [nil] }
+    defer { envp?.forEach { free($0) } }
+    let rc = envp.map { e in posix_spawn(&pid, path, &actions, &attr, argv, e) } ?? posix_spawn(&pid, path, &actions, &attr, argv, environ)
     guard rc == 0 else { throw MQTTError(kind: .connection, code: rc, operation: "spawn \(path)", message: String(cString: strerror(rc))) }
     return pid
 }

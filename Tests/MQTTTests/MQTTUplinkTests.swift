@@ -245,3 +245,56 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
         uplink.close()
     }
 }
+
+/// `tagoedge run` over MQTT: simulated sensors → spool → a real broker → the emulator's ingest.
+@Suite(.serialized) struct AgentOverMQTTTests {
+    @Test func theAgentPublishesAndTheEmulatorStores() throws {
+        let broker = try Broker()
+        var options = Emulator.Options()
+        options.deviceTokens = ["mqtt-agent-token"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        emulator.ingestMQTT(host: "127.0.0.1", port: broker.port, defaultToken: "mqtt-agent-token")
+        let dir = NSTemporaryDirectory() + "tagoedge-mqtt-agent-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+        [device]
+        token = "env:E2E_TOKEN"
+        api = "http://127.0.0.1:\(port)"
+        [uplink]
+        transport = "mqtt"
+        [mqtt]
+        host = "127.0.0.1"
+        port = \(broker.port)
+        batch_size = 10
+        [spool]
+        path = "\(dir)/spool"
+        capacity = "1MiB"
+        [agent]
+        params_interval = "off"
+        [[sensor]]
+        name = "count"
+        driver = "board"
+        interval = "100ms"
+        [sensor.simulate]
+        signal = "counter"
+        """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
+        let binary = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+            .deletingLastPathComponent().appendingPathComponent("tagoedge").path
+        let argv: [String] = ["run", "--config", dir + "/agent.toml", "--status-every", "0"]
+        let pid = try spawn(binary, argv, output: dir + "/agent.log", environment: ["E2E_TOKEN=mqtt-agent-token"])
+        usleep(2_500_000)
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(status == 0)
+        let device = TagoDevice(token: "mqtt-agent-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
+        var q = DataQuery(variables: ["count_temperature"], qty: 1000)
+        q.ordination = "ascending"
+        let values = try #require(try device.find(q).arrayValue).compactMap { $0["value"]?.numberValue }
+        #expect(values.count >= 15)
+        #expect(Array(Set(values)).sorted() == (0..<Set(values).count).map { 20 + Double($0) }, "every counter value, in order, none missing")
+    }
+}
