@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import EdgeCore
+import Emulator
+import TagoKit
+
+@Suite(.serialized) struct ProvisionTests {
+    @Test func provisionsAFleetIdempotently() throws {
+        var options = Emulator.Options()
+        options.profileTokens = ["p-fleet-token"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        let dir = NSTemporaryDirectory() + "tagoedge-fleet-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func manifest(_ siteOfThird: String) throws {
+            try """
+            serial,name,tags,params,template
+            SN001,Greenhouse 1,site=north;row=1,interval=30s,raspberry-pi.toml
+            SN002,Greenhouse 2,site=north,,
+            SN003,"Barn, east",site=\(siteOfThird),env.enabled=false,
+            SN004,Pump house,,,
+            """.write(toFile: dir + "/fleet.csv", atomically: true, encoding: .utf8)
+        }
+        try manifest("east")
+        let args = ["provision", "--manifest", dir + "/fleet.csv", "--out", dir + "/bundles", "--api", "http://127.0.0.1:\(port)",
+                    "--plan", "scale", "--json", "--profile-token", "env:FLEET_TOKEN", "--templates", CLI.root + "/config"]
+        func run() throws -> (Int32, [JSONValue]) {
+            let r = try CLI.run(args, environment: ["FLEET_TOKEN": "p-fleet-token"])
+            return (r.status, try r.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) })
+        }
+        let (status1, first) = try run()
+        #expect(status1 == 0)
+        #expect(first.prefix(4).compactMap { $0["status"]?.stringValue } == ["created", "created", "created", "created"])
+        #expect(first.last?["summary"]?["created"]?.numberValue == 4)
+
+        // A bundle holds a working token, written 0600, and the rendered template.
+        let bundle = dir + "/bundles/SN001"
+        let token = try String(contentsOfFile: bundle + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let info = try TagoDevice(token: token, endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient()).info()
+        #expect(info["name"]?.stringValue == "Greenhouse 1")
+        let attrs = try FileManager.default.attributesOfItem(atPath: bundle + "/tagoedge.toml")
+        #expect((attrs[.posixPermissions] as? Int) == 0o600)
+        let config = try String(contentsOfFile: bundle + "/tagoedge.toml", encoding: .utf8)
+        #expect(config.contains(#"token = "file:/etc/tagoedge/token""#))
+        #expect(config.contains(#"driver = "bme280""#))
+        #expect(try CLI.run(["check-config", bundle + "/tagoedge.toml"]).status == 0)
+        let account = TagoAccount(token: "p-fleet-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
+        let barn = try #require(try account.devices(tags: [("serial", "SN003")]).first?["id"]?.stringValue)
+        #expect(try account.params(deviceID: barn).map(\.key) == ["env.enabled"])
+
+        // Again: nothing created twice, tokens kept.
+        let (status2, second) = try run()
+        #expect(status2 == 0)
+        #expect(second.prefix(4).compactMap { $0["status"]?.stringValue } == ["present", "present", "present", "present"])
+        #expect(try account.devices(amount: 100).count == 4)
+        #expect(try String(contentsOfFile: bundle + "/token", encoding: .utf8).contains(token))
+
+        // A changed tag is brought to the manifest.
+        try manifest("west")
+        let (_, third) = try run()
+        #expect(third[2]["status"]?.stringValue == "updated")
+        #expect(try account.device(id: barn)["tags"]?.arrayValue?.contains { $0["value"]?.stringValue == "west" } == true)
+    }
+
+    @Test func manifestErrorsNameTheLine() throws {
+        let path = try CLI.temporaryConfig("serial,name,colour\nSN1,One,red\n")
+        let r = try CLI.run(["provision", "--manifest", path, "--out", "/tmp/x", "--profile-token", "p-x"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("\(path):1: colour: unknown column"))
+        let dup = try CLI.temporaryConfig("serial,name\nSN1,One\nSN1,Again\n,NoSerial\n")
+        let d = try CLI.run(["provision", "--manifest", dup, "--out", "/tmp/x", "--profile-token", "p-x"])
+        #expect(d.status == 2)
+        #expect(d.stderr.contains("\(dup):3: serial: 'SN1' also on line 2"))
+        #expect(d.stderr.contains("\(dup):4: serial and name are required"))
+    }
+}
