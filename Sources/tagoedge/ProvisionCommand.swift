@@ -8,6 +8,83 @@ import TagoKit
 
 struct Provision: ParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "Fleet provisioning over TagoIO's Account API.",
+        subcommands: [ProvisionFleet.self, RotateToken.self, Deprovision.self],
+        defaultSubcommand: ProvisionFleet.self
+    )
+}
+
+/// Options every provisioning command shares.
+struct AccountOptions: ParsableArguments {
+    @Option(name: .customLong("profile-token"), help: "env:NAME, file:/path, or the token.") var profileToken = "env:TAGO_PROFILE_TOKEN"
+    @Option(help: "TagoIO API base: a region, a dedicated deployment, or the local emulator.") var api = "https://api.tago.io"
+
+    func account() throws -> (TagoAccount, TagoEndpoint, CurlHTTPClient) {
+        let token: String
+        do {
+            token = try TokenSource(profileToken).resolve().token
+        } catch {
+            throw ValidationError("profile token: \(error.description.replacingPrefix("device.token", with: "--profile-token"))")
+        }
+        let endpoint = TagoEndpoint(api: api)
+        let http = CurlHTTPClient()
+        return (TagoAccount(token: token, endpoint: endpoint, http: http), endpoint, http)
+    }
+
+    /// The device carrying `serial` in its `serial` tag.
+    func device(_ account: TagoAccount, serial: String) throws -> String {
+        guard let id = try account.devices(tags: [("serial", serial)]).first?["id"]?.stringValue else {
+            throw ValidationError("no device has the tag serial=\(serial)")
+        }
+        return id
+    }
+}
+
+struct RotateToken: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rotate-token", abstract: "Give a gateway a new token, rewrite its bundle, revoke the old one.")
+
+    @Argument(help: "The gateway's serial.") var serial: String
+    @Option(help: "The bundles folder (<out>/<serial>/token).") var out: String
+    @OptionGroup var options: AccountOptions
+
+    func run() throws {
+        let (account, _, _) = try options.account()
+        let id = try options.device(account, serial: serial)
+        let path = out + "/" + serial + "/token"
+        let old = (try? readTextFile(path))?.split(separator: "\n").first.map(String.init)
+        let fresh = try account.createToken(deviceID: id, name: "tagoedge-\(serial)")
+        guard writeFileAtomically(path, Array((fresh + "\n").utf8), mode: 0o600) else { throw ValidationError("cannot write \(path)") }
+        if let old, !old.isEmpty, old != fresh { try account.deleteToken(old) }
+        print("\(serial): new token written to \(path)\(old == nil ? "" : "; the old one is revoked")")
+    }
+}
+
+struct Deprovision: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete a gateway's device and its tokens from TagoIO.")
+
+    @Argument(help: "The gateway's serial.") var serial: String
+    @Flag(help: "Do not ask.") var yes = false
+    @OptionGroup var options: AccountOptions
+
+    func run() throws {
+        let (account, _, _) = try options.account()
+        let id = try options.device(account, serial: serial)
+        if !yes {
+            guard isatty(0) != 0 else { throw ValidationError("deleting \(serial) needs --yes when not asked on a terminal") }
+            print("delete device \(id) (serial \(serial)), its data and its tokens? [y/N] ", terminator: "")
+            guard readLine()?.lowercased().hasPrefix("y") == true else { throw ExitCode(Exit.failure) }
+        }
+        for t in try account.tokens(deviceID: id) {
+            if let token = t["token"]?.stringValue { try account.deleteToken(token) }
+        }
+        try account.deleteDevice(id: id)
+        print("\(serial): device \(id) and its tokens deleted")
+    }
+}
+
+struct ProvisionFleet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet",
         abstract: "Create (or bring up to date) one TagoIO device per gateway of a manifest, and write its config bundle.",
         discussion: """
         Idempotent: devices are found by their `serial` tag, so running it again after an interruption \
@@ -18,8 +95,7 @@ struct Provision: ParsableCommand {
 
     @Option(help: "The CSV manifest: serial,name[,tags][,params][,template] (tags and params as key=value;key=value).") var manifest: String
     @Option(help: "Where the bundles go: <out>/<serial>/{tagoedge.toml,token,tagoedge.service}.") var out: String
-    @Option(name: .customLong("profile-token"), help: "env:NAME, file:/path, or the token.") var profileToken = "env:TAGO_PROFILE_TOKEN"
-    @Option(help: "TagoIO API base: a region, a dedicated deployment, or the local emulator.") var api = "https://api.tago.io"
+    @OptionGroup var options: AccountOptions
     @Option(help: "Rate limits of this TagoIO plan: free, starter or scale.") var plan = "free"
     @Option(help: "Where a manifest's `template` names are looked up.") var templates = "config"
     @Flag(name: .customLong("dry-run"), help: "Look up, change nothing, say what would be done.") var dryRun = false
@@ -35,15 +111,8 @@ struct Provision: ParsableCommand {
             throw ValidationError("cannot read the manifest: \(error)")
         }
         guard let limits = AccountRateLimits.plan(plan) else { throw ValidationError("--plan must be free, starter or scale") }
-        let token: String
-        do {
-            token = try TokenSource(profileToken).resolve().token
-        } catch {
-            throw ValidationError("profile token: \(error.description.replacingPrefix("device.token", with: "--profile-token"))")
-        }
-        let endpoint = TagoEndpoint(api: api)
-        let http = CurlHTTPClient()
-        let provisioner = Provisioner(account: TagoAccount(token: token, endpoint: endpoint, http: http), endpoint: endpoint, http: http,
+        let (account, endpoint, http) = try options.account()
+        let provisioner = Provisioner(account: account, endpoint: endpoint, http: http,
                                       limits: limits, out: out, dryRun: dryRun) { name in
             try readTextFile(name.hasPrefix("/") ? name : templates + "/" + name)
         }

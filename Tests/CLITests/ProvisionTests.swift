@@ -62,6 +62,22 @@ import TagoKit
         let (_, third) = try run()
         #expect(third[2]["status"]?.stringValue == "updated")
         #expect(try account.device(id: barn)["tags"]?.arrayValue?.contains { $0["value"]?.stringValue == "west" } == true)
+
+        // Rotate a token: the new one works, the old one no longer does.
+        let common = ["--api", "http://127.0.0.1:\(port)", "--profile-token", "env:FLEET_TOKEN"]
+        let rotated = try CLI.run(["provision", "rotate-token", "SN001", "--out", dir + "/bundles"] + common, environment: ["FLEET_TOKEN": "p-fleet-token"])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        let fresh = try String(contentsOfFile: bundle + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(fresh != token)
+        let endpoint = TagoEndpoint(api: "http://127.0.0.1:\(port)")
+        #expect(try TagoDevice(token: fresh, endpoint: endpoint, http: CurlHTTPClient()).info()["name"]?.stringValue == "Greenhouse 1")
+        #expect(throws: TagoError.self) { try TagoDevice(token: token, endpoint: endpoint, http: CurlHTTPClient()).info() }
+
+        // Deprovision refuses without --yes off a terminal, then deletes device and tokens.
+        #expect(try CLI.run(["provision", "deprovision", "SN004"] + common, environment: ["FLEET_TOKEN": "p-fleet-token"]).status == 2)
+        let gone = try CLI.run(["provision", "deprovision", "SN004", "--yes"] + common, environment: ["FLEET_TOKEN": "p-fleet-token"])
+        #expect(gone.status == 0, "\(gone.stderr)")
+        #expect(try account.devices(tags: [("serial", "SN004")]).isEmpty)
     }
 
     @Test func manifestErrorsNameTheLine() throws {
