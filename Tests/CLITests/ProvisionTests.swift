@@ -92,3 +92,33 @@ import TagoKit
         #expect(d.stderr.contains("\(dup):4: serial and name are required"))
     }
 }
+
+@Suite(.serialized) struct ProvisionRecoveryTests {
+    @Test func aRunThatFailedHalfwayIsFinishedByTheNextWithoutDuplicates() throws {
+        var options = Emulator.Options()
+        options.profileTokens = ["p-flaky"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        let dir = NSTemporaryDirectory() + "tagoedge-flaky-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rows = (1...12).map { "GW\($0),Gateway \($0),site=s\($0 % 3)" }.joined(separator: "\n")
+        try ("serial,name,tags\n" + rows + "\n").write(toFile: dir + "/fleet.csv", atomically: true, encoding: .utf8)
+        let args = ["provision", "--manifest", dir + "/fleet.csv", "--out", dir + "/out", "--api", "http://127.0.0.1:\(port)",
+                    "--plan", "scale", "--json", "--profile-token", "env:T"]
+        emulator.setFaults(try EmulatorFaults(spec: "error-rate=0.35", now: 0))
+        let flaky = try CLI.run(args, environment: ["T": "p-flaky"])
+        #expect(flaky.status == 1)  // some gateways failed, and said so
+        #expect(flaky.stdout.contains(#""status":"failed""#))
+        emulator.setFaults(EmulatorFaults())
+        let again = try CLI.run(args, environment: ["T": "p-flaky"])
+        #expect(again.status == 0, "\(again.stdout)")
+        let account = TagoAccount(token: "p-flaky", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
+        let devices = try account.devices(amount: 100, fields: ["id", "name", "tags"])
+        #expect(devices.count == 12, "exactly one device per gateway")
+        for i in 1...12 {
+            #expect(FileManager.default.fileExists(atPath: dir + "/out/GW\(i)/token"))
+        }
+    }
+}
