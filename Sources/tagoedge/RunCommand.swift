@@ -145,7 +145,7 @@ struct Run: ParsableCommand {
             printError("note: port \(port) is taken (an emulator already running?); using it as TagoIO")
             return nil
         }
-        print("bench: TagoIO emulator on http://127.0.0.1:\(port) (stats: /_emulator/stats; profile token bench-profile-token)")
+        print("bench: TagoIO emulator on http://127.0.0.1:\(port) (stats: /_emulator/stats)")
         return emulator
     }
 }
