@@ -13,10 +13,12 @@ public final class RemoteSettings: @unchecked Sendable {
     private var values: [String: String] = [:]
     public let path: String?
     private let sensors: [String]
+    private let outputs: [String]
 
-    public init(path: String?, sensors: [String]) {
+    public init(path: String?, sensors: [String], outputs: [String] = []) {
         self.path = path
         self.sensors = sensors
+        self.outputs = outputs
         if let path, let text = try? readTextFile(path), case .object(let members)? = try? JSONValue.parse(text) {
             for (k, v) in members { if let s = v.stringValue { values[k] = s } }
         }
@@ -33,11 +35,14 @@ public final class RemoteSettings: @unchecked Sendable {
             default: return "unknown setting '\(parts[1])' for a sensor; use \(parts[0]).interval or \(parts[0]).enabled"
             }
         }
+        if outputs.contains(key) {
+            return Self.switchValue(value) == nil ? "'\(value)' is not on or off (on, off, true, false, 1, 0)" : nil
+        }
         switch key {
         case "interval": return durationProblem(value, minimum: 100)
         case "upload_interval": return durationProblem(value, minimum: 100)
         case "log_level": return ["error", "warning", "info", "debug"].contains(value) ? nil : "'\(value)' is not error, warning, info or debug"
-        default: return "unknown key; known: interval, upload_interval, log_level, <sensor>.interval, <sensor>.enabled"
+        default: return "unknown key; known: interval, upload_interval, log_level, <sensor>.interval, <sensor>.enabled, or an output's name"
         }
     }
 
@@ -73,6 +78,20 @@ public final class RemoteSettings: @unchecked Sendable {
     }
 
     public var all: [String: String] { lock.withLock { values } }
+
+    /// `on`/`off` and friends as a bool.
+    public static func switchValue(_ value: String) -> Bool? {
+        switch value.lowercased() {
+        case "on", "true", "1", "high": true
+        case "off", "false", "0", "low": false
+        default: nil
+        }
+    }
+
+    /// The state an output should have: the last applied value, or its initial one.
+    public func output(_ name: String, default fallback: Bool) -> Bool {
+        lock.withLock { values[name].flatMap(Self.switchValue) ?? fallback }
+    }
 
     private func save() {
         guard let path else { return }

@@ -114,7 +114,7 @@ public final class AgentRuntime: @unchecked Sendable {
                                                                       policy: SpoolFullPolicy(rawValue: config.spool.full) ?? .dropOldest))
         clockGuard = ClockGuard(mode: config.agent.clock, kernelSynchronised: linuxClockIsSynchronised)
         if !clockGuard.isTrusted { log("clock: the system clock is not synchronised yet; readings are stamped from the monotonic clock and held until it is") }
-        remote = RemoteSettings(path: config.spool.path + ".settings.json", sensors: config.sensors.map(\.name))
+        remote = RemoteSettings(path: config.spool.path + ".settings.json", sensors: config.sensors.map(\.name), outputs: config.outputs.map(\.name))
         let r = spool.openReport
         if let aside = r.setAside { log("spool: \(r.reason ?? "unreadable"); moved to \(aside) and started a fresh spool") }
         if r.damaged > 0 { log("spool: \(r.damaged) damaged record(s) cut away; \(r.recovered) recovered") } else if r.recovered > 0 { log("spool: \(r.recovered) unsent reading(s) recovered") }
@@ -123,10 +123,46 @@ public final class AgentRuntime: @unchecked Sendable {
 
     public var snapshot: AgentCounters { lock.withLock { counters } }
 
+    private var outputLines: [String: GPIOOutputLine] = [:]
+    private var outputStates: [String: Bool] = [:]
+
+    /// Requests the `[[output]]` lines at the state last applied (kept across restarts) or their
+    /// initial one. A line that cannot be had is reported; the rest of the agent goes on.
+    func setUpOutputs() {
+        for o in config.outputs {
+            let state = remote.output(o.name, default: o.initial)
+            do {
+                let chip: GPIOChip = o.simulate ? environment.simulatedChip(o.chip) : try environment.linuxChip(o.chip)
+                let line = try chip.requestOutput(line: o.lineOffset, initial: state, activeLow: o.activeLow, consumer: "tagoedge:\(o.name)")
+                lock.withLock {
+                    outputLines[o.name] = line
+                    outputStates[o.name] = state
+                }
+            } catch {
+                log("output '\(o.name)': \(error)")
+            }
+        }
+    }
+
+    /// Switches an output; returns why not, or nil.
+    func switchOutput(_ name: String, to state: Bool) -> String? {
+        guard let line = lock.withLock({ outputLines[name] }) else { return "output '\(name)' is not available" }
+        do {
+            try line.set(state)
+            lock.withLock { outputStates[name] = state }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    var outputsSnapshot: [String: Bool] { lock.withLock { outputStates } }
+
     private func update(_ body: (inout AgentCounters) -> Void) { lock.withLock { body(&counters) } }
 
     /// Starts the sampler, uplink and configuration_params threads.
     public func start() {
+        setUpOutputs()
         lock.withLock { running = 3 }
         startThread { [self] in
             paramsLoop()
@@ -368,7 +404,8 @@ extension AgentRuntime {
             ("spool", .object([("path", .string(spool.path)), ("records", .number(Double(s.recordCount))), ("used_bytes", .number(Double(s.usedBytes))),
                                ("capacity_bytes", .number(Double(s.capacityBytes))), ("dropped", .number(Double(s.dropped))), ("damaged", .number(Double(s.damaged)))])),
             ("sensor_failures", .number(Double(c.sensorFailures))), ("last_readings", .array(readings)),
-            ("recent_errors", .array(c.recentErrors.map { .string($0) })), ("settings", .object(remote.all.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ("recent_errors", .array(c.recentErrors.map { .string($0) })),
+            ("outputs", .object(outputsSnapshot.sorted { $0.key < $1.key }.map { ($0.key, .bool($0.value)) })), ("settings", .object(remote.all.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
         ])
     }
 
@@ -389,6 +426,12 @@ extension AgentRuntime {
                                   metadata: ["key": key, "value": value, "reason": problem, "source": source])
             try? spool.append([ReadingCodec.encode(reading)])
             return false
+        }
+        if config.outputs.contains(where: { $0.name == key }), let state = RemoteSettings.switchValue(value) {
+            if let problem = switchOutput(key, to: state) {
+                log("\(source): output '\(key)' could not be switched: \(problem)")
+                return false
+            }
         }
         remote.apply(key: key, value: value)
         log("\(source): applied \(key) = \(value)")

@@ -181,3 +181,17 @@ func configErrors(_ text: String) -> [ConfigError] {
         #expect(keys == ["mqtt.serial", "mqtt.ca_file", "mqtt.cert_file", "mqtt.topic", "mqtt.inflight"])
     }
 }
+
+@Suite struct OutputConfigTests {
+    @Test func outputsAreParsedAndChecked() throws {
+        let c = try AgentConfig.parse("[[output]]\nname = \"relay\"\nline = 22\nactive_low = true\n", file: "o.toml")
+        #expect(c.outputs.first?.lineOffset == 22)
+        #expect(c.outputs.first?.activeLow == true)
+        let errors = configErrors("[[sensor]]\nname = \"pump\"\ndriver = \"board\"\n[[output]]\nname = \"pump\"\nline = 3\n[[output]]\nname = \"fan\"\n")
+        #expect(errors.contains { $0.key == "output[0].name" && $0.message.contains("already the name") })
+        #expect(errors.contains { $0.key == "output[1].line" && $0.message.contains("is missing") })
+        let settings = RemoteSettings(path: nil, sensors: ["pump"], outputs: ["fan"])
+        #expect(settings.problem(key: "fan", value: "on") == nil)
+        #expect(settings.problem(key: "fan", value: "maybe") != nil)
+    }
+}

@@ -141,6 +141,10 @@ import TagoKit
         interval = "100ms"
         [sensor.simulate]
         signal = "sine"
+        [[output]]
+        name = "relay"
+        line = 22
+        [output.simulate]
         """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLI.binary)
@@ -152,7 +156,7 @@ import TagoKit
         defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         usleep(1_000_000)
         try account.setParams(deviceID: id, [ConfigParam(key: "env.enabled", value: "false"), ConfigParam(key: "fast.interval", value: "1s"),
-                                             ConfigParam(key: "fast.interval_typo", value: "2s")])
+                                             ConfigParam(key: "fast.interval_typo", value: "2s"), ConfigParam(key: "relay", value: "on")])
         usleep(2_500_000)  // more than one poll
         #expect(try account.params(deviceID: id).allSatisfy(\.sent), "every param marked read")
         func count(_ variable: String) throws -> Double { try device.find(DataQuery(variables: [variable], query: "count")).numberValue ?? 0 }
@@ -170,6 +174,11 @@ import TagoKit
         // Kept on disk for a reboot without network.
         let saved = try String(contentsOfFile: dir + "/spool.settings.json", encoding: .utf8)
         #expect(saved.contains(#""env.enabled":"false""#))
+        // The relay was switched on (the status file, written on the way out, says so).
+        kill(p.processIdentifier, SIGTERM)
+        for _ in 0..<100 where p.isRunning { usleep(50_000) }
+        let status = try JSONValue.parse(String(contentsOfFile: dir + "/spool.status.json", encoding: .utf8))
+        #expect(status["outputs"]?["relay"]?.boolValue == true)
     }
 }
 

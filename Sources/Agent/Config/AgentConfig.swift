@@ -179,6 +179,18 @@ public struct SensorConfig: Sendable, Equatable {
     }
 }
 
+/// One `[[output]]`: a GPIO line the cloud can switch (a relay, a LED), by name.
+public struct OutputConfig: Sendable, Equatable {
+    public var name: String
+    public var line: Int
+    public var chip = "gpiochip0"
+    public var lineOffset: UInt32 = 0
+    public var activeLow = false
+    public var initial = false
+    /// On the bench: a simulated chip records the writes.
+    public var simulate = false
+}
+
 /// The whole configuration file.
 public struct AgentConfig: Sendable {
     public var file: String
@@ -188,6 +200,7 @@ public struct AgentConfig: Sendable {
     public var spool = SpoolSettings()
     public var agent = AgentSettings()
     public var sensors: [SensorConfig] = []
+    public var outputs: [OutputConfig] = []
     /// Not errors, but worth saying (a literal token, a sensor disabled).
     public var warnings: [ConfigError] = []
 

@@ -166,6 +166,31 @@ struct ConfigLoader {
                 if let s = sensor(t, index: index) { config.sensors.append(s) }
             }
         }
+        if let n = top.node("output") {
+            if case .array(let items) = n.value {
+                for (index, item) in items.enumerated() {
+                    guard case .table(let t) = item.value else { continue }
+                    var r = TableReader(t, path: "output[\(index)]", file: file)
+                    let name = r.string("name") ?? ""
+                    if name.isEmpty || nameProblem(name) != nil { r.fail("name", "is required: letters, digits and '_' (the configuration_params key that switches it)", line: t.line) }
+                    var o = OutputConfig(name: name, line: t.line)
+                    if let c = r.string("chip") { o.chip = c }
+                    if let l = r.integer("line", in: 0...511, hint: "the line offset on the chip") { o.lineOffset = UInt32(l) } else if t["line"] == nil {
+                        r.fail("line", "is missing; give the line offset (BCM GPIO number on a Pi)", line: t.line)
+                    }
+                    if let a = r.bool("active_low") { o.activeLow = a }
+                    if let i = r.bool("initial") { o.initial = i }
+                    if r.subtable("simulate") != nil { o.simulate = true }
+                    finish(&r, valid: ["name", "chip", "line", "active_low", "initial", "simulate"])
+                    if config.outputs.contains(where: { $0.name == o.name }) || config.sensors.contains(where: { $0.name == o.name }) {
+                        errors.append(ConfigError(file: file, line: t.line, key: "output[\(index)].name", "'\(o.name)' is already the name of a sensor or output"))
+                    }
+                    config.outputs.append(o)
+                }
+            } else {
+                top.fail("output", "outputs are written as [[output]] tables")
+            }
+        }
         finish(&top, valid: Self.topKeys)
         var seen: [String: Int] = [:]
         for s in config.sensors {
@@ -188,7 +213,7 @@ struct ConfigLoader {
         return config
     }
 
-    static let topKeys = ["device", "uplink", "mqtt", "spool", "agent", "sensor"]
+    static let topKeys = ["device", "uplink", "mqtt", "spool", "agent", "sensor", "output"]
 
     mutating func device(_ t: TOMLTable, _ warnings: inout [ConfigError]) -> DeviceSettings {
         var d = DeviceSettings()
