@@ -49,7 +49,8 @@ struct EmulatorCommand: ParsableCommand {
         blockTerminationSignals()  // before any thread starts, so sigwait below receives them
         let emulator = try Emulator(options: options)
         let bound = try emulator.start(host: host, port: port)
-        print("TagoIO emulator on http://\(host):\(bound)  (devices: \(deviceTokens.count) pre-created; profile tokens: \(profileTokens.count))")
+        let devices = deviceTokens.count, accounts = profileTokens.count
+        print("TagoIO emulator on http://\(host):\(bound)  (\(devices) device(s) pre-created, \(accounts) account credential(s))")
         print("stats: http://\(host):\(bound)/_emulator/stats")
         if let mqtt {
             let parts = mqtt.split(separator: ":")

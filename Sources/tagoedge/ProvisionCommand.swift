@@ -55,7 +55,7 @@ struct RotateToken: ParsableCommand {
         let fresh = try account.createToken(deviceID: id, name: "tagoedge-\(serial)")
         guard writeFileAtomically(path, Array((fresh + "\n").utf8), mode: 0o600) else { throw ValidationError("cannot write \(path)") }
         if let old, !old.isEmpty, old != fresh { try account.deleteToken(old) }
-        print("\(serial): new token written to \(path)\(old == nil ? "" : "; the old one is revoked")")
+        print("\(serial): rotated; \(path) holds the new credential\(old == nil ? "" : ", the old one is revoked")")
     }
 }
 
@@ -71,14 +71,14 @@ struct Deprovision: ParsableCommand {
         let id = try options.device(account, serial: serial)
         if !yes {
             guard isatty(0) != 0 else { throw ValidationError("deleting \(serial) needs --yes when not asked on a terminal") }
-            print("delete device \(id) (serial \(serial)), its data and its tokens? [y/N] ", terminator: "")
+            print("delete device \(id) (serial \(serial)) with its data and credentials? [y/N] ", terminator: "")
             guard readLine()?.lowercased().hasPrefix("y") == true else { throw ExitCode(Exit.failure) }
         }
         for t in try account.tokens(deviceID: id) {
             if let token = t["token"]?.stringValue { try account.deleteToken(token) }
         }
         try account.deleteDevice(id: id)
-        print("\(serial): device \(id) and its tokens deleted")
+        print("\(serial): device \(id) deleted, with its credentials")
     }
 }
 

@@ -40,14 +40,7 @@ import TagoKit
     }
 
     func start(_ path: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = ["run", "--config", path, "--status-every", "0"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["E2E_TOKEN": "e2e-device-token"]) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
+        try CLI.startAgent(path, environment: ProcessInfo.processInfo.environment.merging(["E2E_TOKEN": "e2e-device-token"]) { $1 })
     }
 
     @Test func readingsFlowAndSurviveSIGKILL() throws {
@@ -146,13 +139,7 @@ import TagoKit
         line = 22
         [output.simulate]
         """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = ["run", "--config", dir + "/agent.toml", "--status-every", "0"]
-        p.environment = ["E2E_TOKEN": "params-token"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try CLI.startAgent(dir + "/agent.toml", environment: ["E2E_TOKEN": "params-token"])
         defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         usleep(1_000_000)
         try account.setParams(deviceID: id, [ConfigParam(key: "env.enabled", value: "false"), ConfigParam(key: "fast.interval", value: "1s"),
@@ -216,13 +203,7 @@ import TagoKit
         [sensor.simulate]
         signal = "sine"
         """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = ["run", "--config", dir + "/agent.toml", "--status-every", "0"]
-        p.environment = ["E2E_TOKEN": "sd-token", "NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "1000000"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try CLI.startAgent(dir + "/agent.toml", environment: ["E2E_TOKEN": "sd-token", "NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "1000000"])
         var messages: [String] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         let start = Date()
@@ -272,13 +253,7 @@ import TagoKit
         }
         let first = "[[sensor]]\nname = \"one\"\ndriver = \"board\"\ninterval = \"200ms\"\n[sensor.simulate]\nsignal = \"sine\"\n"
         try write(first)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = ["run", "--config", dir + "/agent.toml", "--status-every", "0"]
-        p.environment = ["E2E_TOKEN": "hup-token"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try CLI.startAgent(dir + "/agent.toml", environment: ["E2E_TOKEN": "hup-token"])
         defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         let device = TagoDevice(token: "hup-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
         func count(_ v: String) throws -> Double { try device.find(DataQuery(variables: [v], query: "count")).numberValue ?? 0 }
@@ -294,5 +269,19 @@ import TagoKit
         usleep(1_000_000)
         #expect(try count("two_temperature") > before, "an invalid file leaves the running configuration in place")
         #expect(p.isRunning)
+    }
+}
+
+extension CLI {
+    /// `tagoedge run --config PATH` in the background, output discarded.
+    static func startAgent(_ config: String, environment: [String: String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["run", "--config", config, "--status-every", "0"]
+        p.environment = environment
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
     }
 }
