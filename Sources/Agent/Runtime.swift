@@ -380,7 +380,9 @@ extension AgentRuntime {
         if let text = try? environment.sysfs.readText("/sys/class/thermal/thermal_zone0/temp"), let milli = Int(text.trimmingWhitespace()) {
             readings.append(Reading(variable: "agent_board_temperature", value: .number(Double(milli) / 1000), unit: "°C", time: time))
         }
-        try? spool.append(readings.map(ReadingCodec.encode))
+        if (try? spool.append(readings.map(ReadingCodec.encode))) != nil {
+            update { $0.sampled += readings.count; $0.spooled += readings.count }  // so the counts add up
+        }
     }
 
     /// Whether both loops went round within `milliseconds` (the sampler sleeps at most until
