@@ -23,26 +23,13 @@ func now() -> Double {
 
 /// Bytes this process caused to be sent to storage (/proc/self/io write_bytes).
 func writeBytes() -> Int64 {
-    guard let text = try? String(readFile("/proc/self/io")) else { return 0 }
+    guard let text = try? readTextFile("/proc/self/io") else { return 0 }
     for line in text.split(separator: "\n") where line.hasPrefix("write_bytes:") {
         return Int64(line.split(separator: " ").last ?? "0") ?? 0
     }
     return 0
 }
 
-func readFile(_ path: String) throws -> String {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        out += chunk.prefix(n)
-    }
-    return String(decoding: out, as: UTF8.self)
-}
 
 func removeFiles(_ paths: [String]) { for p in paths { unlink(p) } }
 

@@ -44,14 +44,8 @@ import TagoKit
     }
 
     @Test func readingsFlowAndSurviveSIGKILL() throws {
-        var options = Emulator.Options()
-        options.deviceTokens = ["e2e-device-token"]
-        let emulator = try Emulator(options: options)
-        let port = try emulator.start()
-        defer { emulator.stop() }
-        let dir = NSTemporaryDirectory() + "tagoedge-e2e-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let setup = try AgentTestSetup(deviceToken: "e2e-device-token")
+        let (port, dir) = (setup.port, setup.dir)
         let path = dir + "/agent.toml"
         try config(api: "http://127.0.0.1:\(port)", dir: dir).write(toFile: path, atomically: true, encoding: .utf8)
 
@@ -99,19 +93,12 @@ import TagoKit
 
 @Suite(.serialized) struct ConfigurationParamsTests {
     @Test func paramsAreAppliedMarkedReadAndBadOnesReported() throws {
-        var options = Emulator.Options()
-        options.deviceTokens = ["params-token"]
-        options.profileTokens = ["params-profile"]
-        let emulator = try Emulator(options: options)
-        let port = try emulator.start()
-        defer { emulator.stop() }
+        let setup = try AgentTestSetup(deviceToken: "params-token", profileToken: "params-profile")
+        let (port, dir) = (setup.port, setup.dir)
         let endpoint = TagoEndpoint(api: "http://127.0.0.1:\(port)")
         let device = TagoDevice(token: "params-token", endpoint: endpoint, http: CurlHTTPClient())
         let account = TagoAccount(token: "params-profile", endpoint: endpoint, http: CurlHTTPClient())
-        let id = try #require(emulator.deviceID(forToken: "params-token"))
-        let dir = NSTemporaryDirectory() + "tagoedge-params-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = try #require(setup.emulator.deviceID(forToken: "params-token"))
         try """
         [device]
         token = "env:E2E_TOKEN"
@@ -171,14 +158,8 @@ import TagoKit
 
 @Suite(.serialized) struct SystemdTests {
     @Test func notifiesReadyWatchdogStatusAndStopping() throws {
-        var options = Emulator.Options()
-        options.deviceTokens = ["sd-token"]
-        let emulator = try Emulator(options: options)
-        let port = try emulator.start()
-        defer { emulator.stop() }
-        let dir = NSTemporaryDirectory() + "tagoedge-sd-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let setup = try AgentTestSetup(deviceToken: "sd-token")
+        let (port, dir) = (setup.port, setup.dir)
         let socketPath = dir + "/notify"
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
@@ -230,14 +211,8 @@ import TagoKit
 
 @Suite(.serialized) struct ReloadTests {
     @Test func sighupAppliesAValidFileAndKeepsRunningOnABadOne() throws {
-        var options = Emulator.Options()
-        options.deviceTokens = ["hup-token"]
-        let emulator = try Emulator(options: options)
-        let port = try emulator.start()
-        defer { emulator.stop() }
-        let dir = NSTemporaryDirectory() + "tagoedge-hup-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let setup = try AgentTestSetup(deviceToken: "hup-token")
+        let (port, dir) = (setup.port, setup.dir)
         func write(_ sensors: String) throws {
             try """
             [device]
@@ -283,5 +258,27 @@ extension CLI {
         p.standardError = FileHandle.nullDevice
         try p.run()
         return p
+    }
+}
+
+/// An emulator on a free port with one device (and optionally a profile token), and a temporary
+/// folder; both go away with it.
+final class AgentTestSetup {
+    let emulator: Emulator
+    let port: UInt16
+    let dir = NSTemporaryDirectory() + "tagoedge-agent-\(UUID().uuidString)"
+
+    init(deviceToken: String, profileToken: String? = nil) throws {
+        var options = Emulator.Options()
+        options.deviceTokens = [deviceToken]
+        options.profileTokens = profileToken.map { [$0] } ?? []
+        emulator = try Emulator(options: options)
+        port = try emulator.start()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        emulator.stop()
+        try? FileManager.default.removeItem(atPath: dir)
     }
 }
