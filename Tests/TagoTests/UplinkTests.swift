@@ -73,6 +73,7 @@ func drain(_ uplink: HTTPUplink, limit: Int = 2_000, maxSleepMilliseconds: Int64
         let up = uplink(tago, spool: spool, policy: policy)
         try tago.faults("drop-response-rate=0.3")
         drain(up, limit: 10_000)
+        try tago.faults("")  // read back without the fault
         let values = try tago.values("counter")
         let dropped = Int(try tago.stats()["faults_dropped_responses"]?.numberValue ?? 0)
         #expect(dropped > 0)
