@@ -130,10 +130,10 @@ public final class MQTTConnection {
         if let mosq { mosquitto_destroy(mosq) }
     }
 
-    private func check(_ rc: Int32, _ operation: String, tls: Bool = false) throws(MQTTError) {
+    private func check(_ rc: Int32, _ operation: @autoclosure () -> String, tls: Bool = false) throws(MQTTError) {
         guard rc != MOSQ_ERR_SUCCESS.rawValue else { return }
         throw MQTTError(kind: tls || rc == MOSQ_ERR_TLS.rawValue ? .tls : (rc == MOSQ_ERR_PAYLOAD_SIZE.rawValue || rc == MOSQ_ERR_INVAL.rawValue ? .invalid : .connection),
-                        code: rc, operation: operation, message: String(cString: mosquitto_strerror(rc)))
+                        code: rc, operation: operation(), message: String(cString: mosquitto_strerror(rc)))
     }
 
     /// Connects and waits for the broker's CONNACK. Throws `.refused` with the broker's reason,

@@ -57,6 +57,8 @@ public final class MQTTUplink {
     private var lastErrorKind = UplinkStep.WaitKind.transient
     private var tipSequence: UInt64 = 0
     private var downlink: [(topic: String, payload: [UInt8])] = []
+    private var transcoder = ReadingJSONTranscoder()
+    private let topic: String
     public private(set) var published = 0
     public private(set) var acknowledged = 0
     public private(set) var reconnects = 0
@@ -75,6 +77,7 @@ public final class MQTTUplink {
         var o = options
         if let status = settings.statusTopic { o.will = (status, "offline", settings.statusRetain) }
         self.options = o
+        self.topic = settings.resolvedTopic
         if let file = settings.sequenceFile, let text = try? readTextFile(file), let n = UInt64(text.split(separator: "\n").first ?? "") {
             tipSequence = n
         }
@@ -179,60 +182,96 @@ public final class MQTTUplink {
         return .wait(milliseconds: 0, reason: "waiting for PUBACK", kind: .transient)
     }
 
+    /// A message ready to publish: its payload and the spool records it carries.
+    private struct Message {
+        var payload: [UInt8]
+        var first: UInt64
+        var last: UInt64
+        var count: Int
+    }
+
     /// Publishes messages until the window is full or the spool has nothing new.
     private func fillWindow(_ c: MQTTConnection) throws(MQTTError) {
         while inflight.count < settings.inflightWindow {
-            let fresh: [SpoolRecord]
-            do {
-                fresh = try spool.peek(after: publishedThrough, maxRecords: settings.batchSize, maxBytes: Int.max)
-            } catch {
-                return
+            guard let m = nextMessage() else { return }
+            if m.count == 0 {  // only undecodable records, already dead-lettered
+                try? spool.acknowledge(through: m.last)
+                publishedThrough = m.last
+                continue
             }
-            guard !fresh.isEmpty else { return }
-            var items: [String] = []
-            var body: [UInt8] = [UInt8(ascii: "[")]
-            var first: UInt64 = 0, last: UInt64 = 0, count = 0
-            let limit = settings.format == .tagotip ? min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32 : settings.maxPayloadBytes
-            for r in fresh {
-                guard var reading = ReadingCodec.decode(r.payload) else {
-                    try? deadLetters.record(seq: r.seq, status: nil, reason: "the spool record is not a reading this version can decode",
-                                            object: .string("\(r.payload.count) bytes"), at: clock.now())
-                    if count == 0 { first = r.seq }
+            let mid = try c.publish(topic: topic, payload: m.payload)
+            inflight.append((mid, m.first, m.last, false, m.count))
+            publishedThrough = m.last
+            published += m.count
+        }
+    }
+
+    /// Encodes the records after those published into one message.
+    private func nextMessage() -> Message? {
+        var transcoder = self.transcoder  // a local: no exclusivity checks per reading
+        defer { self.transcoder = transcoder }
+        let fresh: [SpoolRecord]
+        do {
+            fresh = try spool.peek(after: publishedThrough, maxRecords: settings.batchSize, maxBytes: Int.max)
+        } catch {
+            return nil
+        }
+        guard !fresh.isEmpty else { return nil }
+        var items: [String] = []
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        var first: UInt64 = 0, last: UInt64 = 0, count = 0
+        let limit = settings.format == .tagotip ? min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32 : settings.maxPayloadBytes
+        if settings.format == .json { body.reserveCapacity(min(limit, fresh.count * 128) + 2) }
+        for r in fresh {
+            if settings.format == .json {
+                // The common case straight from the spool bytes; anything unusual takes the general path.
+                let mark = body.count
+                if count > 0 { body.append(UInt8(ascii: ",")) }
+                if r.payload.withUnsafeBytes({ transcoder.append(encoded: $0, to: &body) }) {
+                    if count > 0 && body.count + 1 > limit {
+                        body.removeSubrange(mark...)
+                        break
+                    }
+                    if first == 0 { first = r.seq }
                     last = r.seq
+                    count += 1
                     continue
                 }
-                if let clockGuard, !clockGuard.resolve(&reading) { break }  // held until the clock is trusted
-                if settings.format == .tagotip {
-                    let item = TagoTiP.item(reading)
-                    let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count
-                    if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { break }
-                    items.append(item)
-                } else {
-                    var object: [UInt8] = []
-                    reading.appendDataObjectJSON(to: &object)
-                    if count > 0 && body.count + object.count + 2 > limit { break }
-                    if count > 0 { body.append(UInt8(ascii: ",")) }
-                    body.append(contentsOf: object)
-                }
-                if count == 0 && first == 0 { first = r.seq }
+                body.removeSubrange(mark...)
+            }
+            guard var reading = ReadingCodec.decode(r.payload) else {
+                try? deadLetters.record(seq: r.seq, status: nil, reason: "the spool record is not a reading this version can decode",
+                                        object: .string("\(r.payload.count) bytes"), at: clock.now())
+                if first == 0 { first = r.seq }
                 last = r.seq
-                count += 1
+                continue
             }
-            guard last > 0 else { return }
-            let payload: [UInt8]
+            if let clockGuard, !clockGuard.resolve(&reading) { break }  // held until the clock is trusted
             if settings.format == .tagotip {
-                tipSequence += 1
-                persistSequence()
-                payload = Array(TagoTiP.payload(sequence: tipSequence, items: items).utf8)
+                let item = TagoTiP.item(reading)
+                let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count
+                if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { break }
+                items.append(item)
             } else {
-                body.append(UInt8(ascii: "]"))
-                payload = body
+                var object: [UInt8] = []
+                reading.appendDataObjectJSON(to: &object)
+                if count > 0 && body.count + object.count + 2 > limit { break }
+                if count > 0 { body.append(UInt8(ascii: ",")) }
+                body.append(contentsOf: object)
             }
-            let mid = try c.publish(topic: settings.resolvedTopic, payload: payload)
-            inflight.append((mid, first, last, false, count))
-            publishedThrough = last
-            published += count
+            if first == 0 { first = r.seq }
+            last = r.seq
+            count += 1
         }
+        guard last > 0 else { return nil }
+        if count == 0 { return Message(payload: [], first: first, last: last, count: 0) }
+        if settings.format == .tagotip {
+            tipSequence += 1
+            persistSequence()
+            return Message(payload: Array(TagoTiP.payload(sequence: tipSequence, items: items).utf8), first: first, last: last, count: count)
+        }
+        body.append(UInt8(ascii: "]"))
+        return Message(payload: body, first: first, last: last, count: count)
     }
 
     private func persistSequence() {

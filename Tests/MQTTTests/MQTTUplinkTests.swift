@@ -126,6 +126,34 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
         #expect(sub.messages.allSatisfy { $0.payload.count <= 2_000 })
     }
 
+    @Test func undecodableRecordsAreDeadLetteredAndTheRestArrivesInOrder() throws {
+        let broker = try Broker()
+        let sub = try Subscriber(broker, topic: "tago/data/post")
+        let spool = MemorySpool(capacityBytes: 4 << 20)
+        // Good readings (fast path), a whole batch of garbage, readings the general path must
+        // escape, more garbage, good readings again.
+        try spool.append(readings(1...30))
+        try spool.append((0..<10).map { _ in [0xFF, 0x00, 0x01] })
+        try spool.append((31...40).map { i in
+            ReadingCodec.encode(Reading(variable: "counter", value: .number(Double(i)), time: Timestamp(millisecondsSince1970: 1_780_000_000_000),
+                                        metadata: ["note": "a \"quoted\" word"]))
+        })
+        try spool.append([[1, 0]])
+        try spool.append(readings(41...60))
+        var settings = MQTTUplinkSettings()
+        settings.batchSize = 10
+        settings.inflightWindow = 3
+        let dead = deadLetters()
+        let uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: dead)
+        run(uplink, sub, expected: 60)
+        #expect(sub.values == (1...60).map(Double.init))
+        #expect(spool.stats.recordCount == 0)
+        #expect(sub.messages.allSatisfy { $0.payload.count > 2 }, "no empty message for a batch of garbage")
+        let lines = try String(contentsOfFile: dead.path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 11)
+        uplink.close()
+    }
+
     @Test func tagoTiPPayloadsKeepTheirCounterAcrossRestarts() throws {
         let broker = try Broker()
         let sub = try Subscriber(broker, topic: "$tip/gw42/push")

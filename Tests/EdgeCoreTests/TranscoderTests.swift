@@ -1,0 +1,117 @@
+import Testing
+@testable import EdgeCore
+
+/// The transcoder must write exactly what the general path writes, or decline.
+@Suite struct TranscoderTests {
+    /// What the uplink sent before the transcoder existed.
+    func general(_ bytes: [UInt8]) -> String? {
+        guard let r = ReadingCodec.decode(bytes) else { return nil }
+        var out: [UInt8] = []
+        r.appendDataObjectJSON(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func fast(_ bytes: [UInt8]) -> String? {
+        var t = ReadingJSONTranscoder()
+        var out: [UInt8] = Array("prefix,".utf8)
+        let handled = bytes.withUnsafeBytes { t.append(encoded: $0, to: &out) }
+        #expect(out.starts(with: Array("prefix,".utf8)), "what was there before is kept")
+        if !handled {
+            #expect(out == Array("prefix,".utf8), "a declined record appends nothing")
+            return nil
+        }
+        return String(decoding: out.dropFirst(7), as: UTF8.self)
+    }
+
+    @Test(arguments: [
+        21.37, 21.5, -3.25, 0.001, 0.0015, 0.1, 0.3, 1.0 / 3, 2.0 / 3, 1e-5, 5e-324, 123456.789, 999_999_999_999_999.5,
+        1e15, 1e16, 4.35, 1013.25, 100.0, -0.0, 0, -7, 12345678.125, 0.000123, 1e300, -1e-300,
+        .nan, .infinity, -.infinity, Double.pi, 9007199254740993, 0.07, 1.005, 299_792_458.000_001,
+    ])
+    func numbersMatchSwiftsShortestText(value: Double) {
+        let bytes = ReadingCodec.encode(Reading(variable: "v", value: .number(value), time: Timestamp(millisecondsSince1970: 1_780_000_000_123)))
+        #expect(fast(bytes) == general(bytes))
+    }
+
+    @Test func randomNumbersMatch() {
+        var g = SystemRandomNumberGenerator()
+        for i in 0..<20_000 {
+            let value: Double
+            switch i % 4 {
+            case 0: value = Double(bitPattern: g.next())  // any bit pattern, NaNs included
+            case 1: value = Double(Int64.random(in: -100_000_000...100_000_000, using: &g)) / 1000  // three decimals
+            case 2: value = Double.random(in: -1000...1000, using: &g)  // full precision, as drivers compute
+            default: value = Double(Int.random(in: 0...99_999, using: &g)) / pow10(Int.random(in: 0...9, using: &g))
+            }
+            let time = Int64.random(in: 0...253_402_300_799_999, using: &g)
+            let bytes = ReadingCodec.encode(Reading(variable: "x", value: .number(value), unit: "°C", time: Timestamp(millisecondsSince1970: time)))
+            let f = fast(bytes)
+            #expect(f != nil, "declined \(value)")
+            #expect(f == general(bytes), "value \(value.bitPattern) time \(time)")
+        }
+    }
+
+    func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }
+
+    @Test(arguments: [
+        Reading(variable: "env_temperature", value: .number(21.37), unit: "°C", time: Timestamp(millisecondsSince1970: 1_780_000_000_123)),
+        Reading(variable: "door", value: .bool(false), time: Timestamp(millisecondsSince1970: 0)),
+        Reading(variable: "door", value: .bool(true), time: Timestamp(millisecondsSince1970: 86_399_999)),
+        Reading(variable: "status", value: .string("ok ✓ 日本"), unit: "", time: Timestamp(millisecondsSince1970: 951_782_400_000)),  // 2000-02-29
+        Reading(variable: "t", value: .number(1), time: Timestamp(millisecondsSince1970: 253_402_300_799_999)),  // 9999-12-31
+        Reading(variable: "probe", value: .number(4.5), unit: "°C", time: Timestamp(millisecondsSince1970: 1_780_000_000_000),
+                metadata: ["rom": "28-000005e2fdc3", "channel": "2", "a": ""]),
+    ])
+    func commonReadingsAreTranscoded(reading: Reading) {
+        let bytes = ReadingCodec.encode(reading)
+        let f = fast(bytes)
+        #expect(f != nil)
+        #expect(f == general(bytes))
+    }
+
+    @Test(arguments: [
+        Reading(variable: "note", value: .string("quote \" here"), time: Timestamp(millisecondsSince1970: 1)),
+        Reading(variable: "back\\slash", value: .number(1), time: Timestamp(millisecondsSince1970: 1)),
+        Reading(variable: "v", value: .number(1), unit: "new\nline", time: Timestamp(millisecondsSince1970: 1)),
+        Reading(variable: "v", value: .number(1), time: Timestamp(millisecondsSince1970: 1), metadata: ["k": "tab\t"]),
+        Reading(variable: "v", value: .number(1), time: Timestamp(millisecondsSince1970: 1), metadata: ["é": "accented key"]),
+        Reading(variable: "held", value: .number(1), time: Timestamp(millisecondsSince1970: -5_000)),  // monotonic stamp
+        Reading(variable: "far", value: .number(1), time: Timestamp(millisecondsSince1970: 253_402_300_800_000)),  // year 10000
+    ])
+    func unusualReadingsTakeTheGeneralPath(reading: Reading) {
+        #expect(fast(ReadingCodec.encode(reading)) == nil)
+    }
+
+    @Test func damagedRecordsAreDeclined() {
+        let good = ReadingCodec.encode(Reading(variable: "v", value: .string("abc"), unit: "u", time: Timestamp(millisecondsSince1970: 5),
+                                               metadata: ["a": "1", "b": "2"]))
+        #expect(fast(good) != nil)
+        for cut in 0..<good.count { #expect(fast(Array(good.prefix(cut))) == nil, "cut at \(cut)") }
+        #expect(fast(good + [0]) == nil)
+        var version = good; version[0] = 2
+        #expect(fast(version) == nil)
+        var kind = good; kind[2] = 9
+        #expect(fast(kind) == nil)
+        // Invalid UTF-8 in the unit: the general path would replace it, so the transcoder declines.
+        var utf8 = ReadingCodec.encode(Reading(variable: "v", value: .number(1), unit: "ab", time: Timestamp(millisecondsSince1970: 5)))
+        utf8[utf8.count - 1] = 0xC3
+        #expect(fast(utf8) == nil)
+        // Metadata keys out of order (not as encode writes them) are left to the general path.
+        var swapped = good
+        let a = swapped.firstIndex(of: UInt8(ascii: "a"))!, b = swapped.lastIndex(of: UInt8(ascii: "b"))!
+        swapped.swapAt(a, b)
+        #expect(fast(swapped) == nil)
+        #expect(general(swapped) != nil)
+    }
+
+    @Test func utf8Validation() {
+        let valid: [[UInt8]] = [Array("°C".utf8), Array("日本".utf8), Array("😀".utf8), [0xED, 0x9F, 0xBF], [0xF4, 0x8F, 0xBF, 0xBF]]
+        let invalid: [[UInt8]] = [[0xC0, 0x80], [0xE0, 0x80, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80],
+                                  [0x80], [0xC3], [0xE2, 0x82], [0xFF]]
+        for v in valid { #expect(v.withUnsafeBytes { ReadingCodec.isValidUTF8($0) }, "\(v)") }
+        for v in invalid {
+            #expect(!v.withUnsafeBytes { ReadingCodec.isValidUTF8($0) }, "\(v)")
+            #expect(String(validating: v, as: UTF8.self) == nil, "the standard library agrees on \(v)")
+        }
+    }
+}
