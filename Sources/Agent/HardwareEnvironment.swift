@@ -9,6 +9,8 @@ public final class HardwareEnvironment {
     public let clock: MonotonicClock
     public let sysfs: SysfsReader
     public let simulatedSysfs: SimulatedSysfs
+    /// A prefix for /dev paths (tests, and `doctor --system-root`).
+    public let deviceRoot: String
     private var linuxBuses: [Int: Result<LinuxI2CBus, Error>] = [:]
     private var simulatedBuses: [Int: SimulatedI2CBus] = [:]
     private var linuxChips: [String: Result<LinuxGPIOChip, Error>] = [:]
@@ -17,8 +19,10 @@ public final class HardwareEnvironment {
     /// - Parameters:
     ///   - clock: the clock drivers wait on; simulated chips convert on it too.
     ///   - sysfsRoot: a prefix for /sys paths of real (not simulated) 1-Wire and thermal sensors.
-    public init(clock: MonotonicClock, sysfsRoot: String = "") {
+    ///   - deviceRoot: a prefix for /dev paths of real buses and chips.
+    public init(clock: MonotonicClock, sysfsRoot: String = "", deviceRoot: String = "") {
         self.clock = clock
+        self.deviceRoot = deviceRoot
         sysfs = LinuxSysfs(root: sysfsRoot)
         simulatedSysfs = SimulatedSysfs(clock: clock)
     }
@@ -26,7 +30,7 @@ public final class HardwareEnvironment {
     /// `/dev/i2c-<number>`, opened once.
     public func linuxBus(_ number: Int, force: Bool) throws -> I2CBus {
         if let cached = linuxBuses[number] { return try cached.get() }
-        let result = Result<LinuxI2CBus, Error> { try LinuxI2CBus(number: number, force: force) }
+        let result = Result<LinuxI2CBus, Error> { try LinuxI2CBus(number: number, path: deviceRoot + "/dev/i2c-\(number)", force: force) }
         linuxBuses[number] = result
         return try result.get()
     }
@@ -44,7 +48,8 @@ public final class HardwareEnvironment {
 
     public func linuxChip(_ name: String) throws -> GPIOChip {
         if let cached = linuxChips[name] { return try cached.get() }
-        let result = Result<LinuxGPIOChip, Error> { try LinuxGPIOChip(name) }
+        let path = !deviceRoot.isEmpty && name.hasPrefix("gpiochip") ? deviceRoot + "/dev/" + name : name
+        let result = Result<LinuxGPIOChip, Error> { try LinuxGPIOChip(path) }
         linuxChips[name] = result
         return try result.get()
     }

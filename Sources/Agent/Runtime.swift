@@ -279,12 +279,7 @@ public final class AgentRuntime: @unchecked Sendable {
         let deadLetters = DeadLetterFile(path: config.deadLetterPath)
         switch config.uplink.transport {
         case .http:
-            var http = CurlHTTPClient.Options()
-            http.timeoutMilliseconds = Int(config.uplink.timeoutMilliseconds)
-            http.connectTimeoutMilliseconds = Int(config.uplink.connectTimeoutMilliseconds)
-            http.caFile = config.uplink.caFile
-            http.insecure = config.uplink.insecure
-            let device = TagoDevice(token: token, endpoint: TagoEndpoint(api: config.device.api), http: CurlHTTPClient(options: http))
+            let device = config.tagoDevice(token: token)
             var policy = UplinkPolicy()
             policy.maxRecords = config.uplink.batchSize
             policy.backoffBaseMilliseconds = config.uplink.backoffBaseMilliseconds
@@ -292,22 +287,7 @@ public final class AgentRuntime: @unchecked Sendable {
             return .http(HTTPUplink(spool: spool, device: device, deadLetters: deadLetters, policy: policy, clockGuard: clockGuard))
         case .mqtt:
             let m = config.mqtt
-            var options = MQTTOptions()
-            options.host = m.host
-            options.port = m.port
-            options.clientID = m.clientID ?? "tagoedge-\(hostName())"
-            options.username = m.username
-            options.password = token
-            options.keepaliveSeconds = m.keepaliveSeconds
-            options.cleanSession = m.cleanSession
-            if m.tls {
-                var tls = MQTTOptions.TLSOptions()
-                tls.caFile = m.caFile
-                tls.certFile = m.certFile
-                tls.keyFile = m.keyFile
-                tls.insecure = m.insecure
-                options.tls = tls
-            }
+            let options = config.mqttOptions(token: token)
             var settings = MQTTUplinkSettings()
             settings.topic = m.topic
             settings.format = m.format == .tagotip ? .tagotip : .json
@@ -426,7 +406,7 @@ extension AgentRuntime {
             log("\(source): '\(key)' = '\(value)' not applied: \(problem)")
             let reading = Reading(variable: "config_error", value: .string("\(key): \(problem)"), time: SystemClock().now(),
                                   metadata: ["key": key, "value": value, "reason": problem, "source": source])
-            try? spool.append([ReadingCodec.encode(reading)])
+            _ = try? spool.append([ReadingCodec.encode(reading)])
             return false
         }
         if config.outputs.contains(where: { $0.name == key }), let state = RemoteSettings.switchValue(value) {
@@ -443,11 +423,7 @@ extension AgentRuntime {
     /// Polls configuration_params, applies them, and marks each one read.
     func paramsLoop() {
         guard config.agent.paramsIntervalMilliseconds > 0, config.uplink.transport == .http || config.device.token != nil else { return }
-        var http = CurlHTTPClient.Options()
-        http.timeoutMilliseconds = Int(config.uplink.timeoutMilliseconds)
-        http.caFile = config.uplink.caFile
-        http.insecure = config.uplink.insecure
-        let device = TagoDevice(token: token, endpoint: TagoEndpoint(api: config.device.api), http: CurlHTTPClient(options: http))
+        let device = config.tagoDevice(token: token)
         var lastProblem: String?
         repeat {
             do {
@@ -490,4 +466,38 @@ func hostName() -> String {
     var buffer = [CChar](repeating: 0, count: 256)
     gethostname(&buffer, 255)
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+extension AgentConfig {
+    /// The Device API client the agent uses: the `[uplink]` timeouts, CA file and TLS choice.
+    public func tagoDevice(token: String) -> TagoDevice {
+        var http = CurlHTTPClient.Options()
+        http.timeoutMilliseconds = Int(uplink.timeoutMilliseconds)
+        http.connectTimeoutMilliseconds = Int(uplink.connectTimeoutMilliseconds)
+        http.caFile = uplink.caFile
+        http.insecure = uplink.insecure
+        return TagoDevice(token: token, endpoint: TagoEndpoint(api: device.api), http: CurlHTTPClient(options: http))
+    }
+
+    /// The broker connection of the `[mqtt]` table; by TagoIO's convention the token is the password.
+    public func mqttOptions(token: String) -> MQTTOptions {
+        let m = mqtt
+        var options = MQTTOptions()
+        options.host = m.host
+        options.port = m.port
+        options.clientID = m.clientID ?? "tagoedge-\(hostName())"
+        options.username = m.username
+        options.password = token
+        options.keepaliveSeconds = m.keepaliveSeconds
+        options.cleanSession = m.cleanSession
+        if m.tls {
+            var tls = MQTTOptions.TLSOptions()
+            tls.caFile = m.caFile
+            tls.certFile = m.certFile
+            tls.keyFile = m.keyFile
+            tls.insecure = m.insecure
+            options.tls = tls
+        }
+        return options
+    }
 }

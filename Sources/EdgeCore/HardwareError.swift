@@ -30,7 +30,8 @@ public struct HardwareError: Error, Sendable, Equatable, CustomStringConvertible
         var text = "\(device): \(operation) failed"
         if errno != 0 {
             text += ": \(HardwareError.errnoText(errno))"
-            if let hint = HardwareError.hint(errno) { text += " (\(hint))" }
+            // Hints speak of buses and chips: not for ordinary files (a token, a dump).
+            if !device.hasPrefix("/") || device.hasPrefix("/dev/"), let hint = HardwareError.hint(errno) { text += " (\(hint))" }
         }
         if let detail { text += errno != 0 ? "; \(detail)" : ": \(detail)" }
         return text

@@ -103,3 +103,17 @@ extension String {
         return h
     }
 }
+
+/// Formats a byte count for people: `512 B`, `64.0 MiB`, `1.5 GiB`.
+public func formatByteSize(_ bytes: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var i = 0
+    while abs(value) >= 1024, i < units.count - 1 {
+        value /= 1024
+        i += 1
+    }
+    if i == 0 { return "\(bytes) B" }
+    let tenths = Int((value * 10).rounded())
+    return "\(tenths / 10).\(abs(tenths % 10)) \(units[i])"
+}

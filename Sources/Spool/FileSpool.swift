@@ -444,6 +444,7 @@ public final class FileSpool: Spool {
         pendingAt = head
     }
 
+    @discardableResult
     public func append(_ payloads: [[UInt8]]) throws -> ClosedRange<UInt64>? {
         guard !payloads.isEmpty else { return nil }
         return try lock.withLock {

@@ -30,6 +30,7 @@ public final class MemorySpool: Spool {
         }
     }
 
+    @discardableResult
     public func append(_ payloads: [[UInt8]]) throws -> ClosedRange<UInt64>? {
         guard !payloads.isEmpty else { return nil }
         return try lock.withLock {

@@ -6,6 +6,7 @@ import Spool
 import Emulator
 import TagoKit
 @testable import Uplink
+import Agent
 
 func readings(_ range: ClosedRange<Int>, variable: String = "counter") -> [[UInt8]] {
     range.map { ReadingCodec.encode(Reading(variable: variable, value: .number(Double($0)), time: Timestamp(millisecondsSince1970: 1_780_000_000_000 + Int64($0)))) }
@@ -244,6 +245,26 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
 
         let plain = MQTTUplink(spool: spool, options: broker.options(), settings: MQTTUplinkSettings(), deadLetters: deadLetters())
         guard case .wait = plain.step() else { Issue.record("a plain client got through a TLS listener"); return }
+
+        // `tagoedge doctor` says the same, with the fix.
+        func doctor(ca: String, port: Int) throws -> DoctorCheck? {
+            let path = dir + "/doctor.toml"
+            try "[uplink]\ntransport = \"mqtt\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = \(port)\ntls = true\nca_file = \"\(ca)\"\n[spool]\npath = \"\(dir)/spool\"\n"
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            var options = DoctorOptions(configPath: path)
+            options.readSensors = false
+            return Doctor(options: options).run().first { $0.check == "mqtt" }
+        }
+        let ok = try doctor(ca: dir + "/ca.pem", port: broker.port)
+        #expect(ok?.status == .ok)
+        #expect(ok?.detail.contains("TLS verified") == true)
+        let bad = try doctor(ca: dir + "/other.pem", port: broker.port)
+        #expect(bad?.status == .failed)
+        #expect(bad?.fix?.contains("certificate did not verify") == true, "\(String(describing: bad))")
+        broker.stop()
+        let down = try doctor(ca: dir + "/ca.pem", port: broker.port)
+        #expect(down?.status == .failed)
+        #expect(down?.fix?.contains("host and port") == true)
     }
 }
 
