@@ -11,44 +11,131 @@ public struct GatewaySpec: Sendable, Equatable {
     public var tags: [(key: String, value: String)] = []
     public var params: [(key: String, value: String)] = []
     public var template: String?
+    /// `mutable` or `immutable` (TagoIO's device data storage).
+    public var type = "mutable"
+    /// TagoIO's generic HTTPS network and connector unless the manifest names others.
+    public var network = GatewaySpec.genericNetwork
+    public var connector = GatewaySpec.genericConnector
+    /// The device token's permission (`full`, `write`, `read`) and expiry (`never`, `1 year`, an ISO date).
+    public var tokenPermission = "full"
+    public var tokenExpire = "never"
+    /// Where the manifest defines it.
+    public var line = 0
+
+    /// TagoIO's "Custom HTTPS" network and connector: the ones its own analysis examples create
+    /// devices with (`network: "5bbd0d144051a50034cd19fb"`, `connector: "5f5a8f3351d4db99c40dece5"`).
+    public static let genericNetwork = "5bbd0d144051a50034cd19fb"
+    public static let genericConnector = "5f5a8f3351d4db99c40dece5"
+
+    public init(serial: String, name: String, tags: [(key: String, value: String)] = [], params: [(key: String, value: String)] = [],
+                template: String? = nil) {
+        self.serial = serial
+        self.name = name
+        self.tags = tags
+        self.params = params
+        self.template = template
+    }
 
     public static func == (a: GatewaySpec, b: GatewaySpec) -> Bool {
-        a.serial == b.serial && a.name == b.name && a.template == b.template
+        a.serial == b.serial && a.name == b.name && a.template == b.template && a.type == b.type && a.network == b.network
+            && a.connector == b.connector && a.tokenPermission == b.tokenPermission && a.tokenExpire == b.tokenExpire
             && a.tags.map { "\($0.key)=\($0.value)" } == b.tags.map { "\($0.key)=\($0.value)" }
             && a.params.map { "\($0.key)=\($0.value)" } == b.params.map { "\($0.key)=\($0.value)" }
     }
 }
 
-/// A CSV manifest: a header row naming the columns (`serial` and `name` required; `tags` and
-/// `params` as `key=value;key=value`; `template` a config file to render), one gateway a row.
+/// A provisioning manifest, CSV or TOML, checked whole before any API call: every problem is
+/// reported with its line.
+///
+/// CSV: a header row naming the columns (`serial` and `name` required; `tags` and `params` as
+/// `key=value;key=value`; `template`, `type`, `network`, `connector`, `token_permission`,
+/// `token_expire` optional), one gateway a row.
+///
+/// TOML (a name ending in `.toml`): an optional `[defaults]` table (`template`, `type`, `network`,
+/// `connector`, `token_permission`, `token_expire`, `tags`, `params`) and one `[[gateway]]` table
+/// per gateway with `serial`, `name` and any of the same keys; tags and params are tables of
+/// strings (`tags = { site = "north" }`), a gateway's merged over the defaults'.
 public enum Manifest {
-    public static func parse(_ text: String, file: String) throws(ConfigErrors) -> [GatewaySpec] {
+    static let optionalKeys = ["template", "type", "network", "connector", "token_permission", "token_expire"]
+
+    /// - Parameter templateExists: whether a `template` name can be read (checked here, with its line).
+    public static func parse(_ text: String, file: String, templateExists: (String) -> Bool = { _ in true }) throws(ConfigErrors) -> [GatewaySpec] {
+        var (specs, errors) = file.lowercased().hasSuffix(".toml") ? try parseTOML(text, file: file) : try parseCSV(text, file: file)
+        var seen: [String: Int] = [:]
+        for g in specs {
+            if let first = seen[g.serial] { errors.append(ConfigError(file: file, line: g.line, key: "serial", "'\(g.serial)' also on line \(first)")) } else { seen[g.serial] = g.line }
+            if let problem = serialProblem(g.serial) { errors.append(ConfigError(file: file, line: g.line, key: "serial", problem)) }
+            for t in g.tags {
+                if let problem = tagProblem(t) { errors.append(ConfigError(file: file, line: g.line, key: "tags", problem)) }
+            }
+            for p in g.params where p.key.isEmpty { errors.append(ConfigError(file: file, line: g.line, key: "params", "a parameter has no key (\(p.key)=\(p.value))")) }
+            if !["mutable", "immutable"].contains(g.type) { errors.append(ConfigError(file: file, line: g.line, key: "type", "'\(g.type)' is not valid; use \"mutable\" or \"immutable\"")) }
+            if !["full", "write", "read"].contains(g.tokenPermission) {
+                errors.append(ConfigError(file: file, line: g.line, key: "token_permission", "'\(g.tokenPermission)' is not valid; use \"full\", \"write\" or \"read\""))
+            }
+            if !validExpiry(g.tokenExpire) {
+                errors.append(ConfigError(file: file, line: g.line, key: "token_expire", "'\(g.tokenExpire)' is not valid; use \"never\", a span such as \"1 year\" or \"90 days\", or a date (2027-12-31)"))
+            }
+            for (key, id) in [("network", g.network), ("connector", g.connector)] where id.isEmpty || !id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+                errors.append(ConfigError(file: file, line: g.line, key: key, "'\(id)' is not a TagoIO id (letters and digits)"))
+            }
+            if let t = g.template, !templateExists(t) { errors.append(ConfigError(file: file, line: g.line, key: "template", "no template '\(t)' (looked up in the templates folder)")) }
+        }
+        guard errors.isEmpty else { throw ConfigErrors(errors: errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) }) }
+        guard !specs.isEmpty else { throw ConfigErrors(errors: [ConfigError(file: file, line: nil, key: nil, "the manifest lists no gateway")]) }
+        return specs
+    }
+
+    static func serialProblem(_ serial: String) -> String? {
+        if serial.contains(where: { $0 == "/" || $0 == "\\" || $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }) || serial == "." || serial == ".." {
+            return "'\(serial)' cannot name a folder (no slashes, spaces or control characters)"
+        }
+        return nil
+    }
+
+    static func tagProblem(_ t: (key: String, value: String)) -> String? {
+        if t.key.isEmpty { return "a tag has no key (=\(t.value))" }
+        if t.key == "serial" { return "the serial tag comes from the serial column; do not set it in tags" }
+        if t.key.count > 100 || t.value.count > 100 { return "tag '\(t.key.prefix(40))' is longer than 100 characters" }
+        if (t.key + t.value).contains(where: { $0.asciiValue.map { $0 < 0x20 } == true }) { return "tag '\(t.key)' holds a control character" }
+        return nil
+    }
+
+    /// `never`, `N unit(s)` (minute, hour, day, week, month, year), or an ISO date or time.
+    static func validExpiry(_ text: String) -> Bool {
+        if text == "never" { return true }
+        if Timestamp(iso8601: text) != nil || Timestamp(iso8601: text + "T00:00:00Z") != nil { return true }
+        let parts = text.split(separator: " ")
+        guard parts.count == 2, let n = Int(parts[0]), n > 0 else { return false }
+        let unit = parts[1].hasSuffix("s") ? String(parts[1].dropLast()) : String(parts[1])
+        return ["minute", "hour", "day", "week", "month", "quarter", "year"].contains(unit)
+    }
+
+    static func parseCSV(_ text: String, file: String) throws(ConfigErrors) -> ([GatewaySpec], [ConfigError]) {
         var errors: [ConfigError] = []
         var rows = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map { ($0.offset + 1, String($0.element)) }
         rows = rows.filter { !$0.1.trimmingWhitespace().isEmpty && !$0.1.hasPrefix("#") }
         guard let header = rows.first else { throw ConfigErrors(errors: [ConfigError(file: file, line: nil, key: nil, "the manifest is empty")]) }
         let columns = splitCSV(header.1).map { $0.lowercased() }
+        let valid = ["serial", "name", "tags", "params"] + optionalKeys
         for required in ["serial", "name"] where !columns.contains(required) {
             errors.append(ConfigError(file: file, line: header.0, key: nil, "the header has no '\(required)' column (columns: \(columns.joined(separator: ", ")))"))
         }
-        for unknown in columns where !["serial", "name", "tags", "params", "template"].contains(unknown) {
-            errors.append(ConfigError(file: file, line: header.0, key: unknown, "unknown column; valid: serial, name, tags, params, template"))
+        for unknown in columns where !valid.contains(unknown) {
+            errors.append(ConfigError(file: file, line: header.0, key: unknown, "unknown column; valid: \(valid.joined(separator: ", "))"))
         }
         guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
         var specs: [GatewaySpec] = []
-        var seen: [String: Int] = [:]
         for (line, text) in rows.dropFirst() {
             let cells = splitCSV(text)
             func cell(_ name: String) -> String { columns.firstIndex(of: name).flatMap { $0 < cells.count ? cells[$0] : nil } ?? "" }
             let serial = cell("serial"), name = cell("name")
             if serial.isEmpty || name.isEmpty { errors.append(ConfigError(file: file, line: line, key: nil, "serial and name are required")); continue }
-            if let first = seen[serial] { errors.append(ConfigError(file: file, line: line, key: "serial", "'\(serial)' also on line \(first)")); continue }
-            seen[serial] = line
             func pairs(_ column: String) -> [(key: String, value: String)]? {
                 var out: [(key: String, value: String)] = []
                 for part in cell(column).split(separator: ";") where !String(part).trimmingWhitespace().isEmpty {
-                    let kv = part.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
-                    guard kv.count == 2, !kv[0].isEmpty else {
+                    let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { String($0).trimmingWhitespace() }
+                    guard kv.count == 2 else {
                         errors.append(ConfigError(file: file, line: line, key: column, "'\(part)' is not key=value (separate pairs with ';')"))
                         return nil
                     }
@@ -57,11 +144,88 @@ public enum Manifest {
                 return out
             }
             guard let tags = pairs("tags"), let params = pairs("params") else { continue }
+            var g = GatewaySpec(serial: serial, name: name, tags: tags, params: params)
+            g.line = line
             let template = cell("template")
-            specs.append(GatewaySpec(serial: serial, name: name, tags: tags, params: params, template: template.isEmpty ? nil : template))
+            if !template.isEmpty { g.template = template }
+            if !cell("type").isEmpty { g.type = cell("type") }
+            if !cell("network").isEmpty { g.network = cell("network") }
+            if !cell("connector").isEmpty { g.connector = cell("connector") }
+            if !cell("token_permission").isEmpty { g.tokenPermission = cell("token_permission") }
+            if !cell("token_expire").isEmpty { g.tokenExpire = cell("token_expire") }
+            specs.append(g)
         }
-        guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
-        return specs
+        return (specs, errors)
+    }
+
+    static func parseTOML(_ text: String, file: String) throws(ConfigErrors) -> ([GatewaySpec], [ConfigError]) {
+        let root: TOMLTable
+        do {
+            root = try TOML.parse(text)
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(file: file, line: error.line, key: nil, error.message)])
+        }
+        var errors: [ConfigError] = []
+        var top = TableReader(root, path: "", file: file)
+        var defaults = GatewaySpec(serial: "", name: "")
+        func read(_ r: inout TableReader, into g: inout GatewaySpec) {
+            if let v = r.string("template") { g.template = v }
+            if let v = r.string("type") { g.type = v }
+            if let v = r.string("network") { g.network = v }
+            if let v = r.string("connector") { g.connector = v }
+            if let v = r.string("token_permission") { g.tokenPermission = v }
+            if let v = r.string("token_expire") { g.tokenExpire = v }
+            for key in ["tags", "params"] {
+                guard let t = r.subtable(key) else { continue }
+                var merged = key == "tags" ? g.tags : g.params
+                for (k, node) in t.entries {
+                    let value: String
+                    switch node.value {
+                    case .string(let s): value = s
+                    case .integer(let i): value = String(i)
+                    case .float(let d): value = JSONValue.format(d)
+                    case .bool(let b): value = b ? "true" : "false"
+                    default:
+                        r.fail(key, "\(k): expected a string, found \(node.value.typeName)", line: node.line)
+                        continue
+                    }
+                    merged.removeAll { $0.key == k }
+                    merged.append((k, value))
+                }
+                if key == "tags" { g.tags = merged } else { g.params = merged }
+            }
+        }
+        if let d = top.subtable("defaults") {
+            var r = TableReader(d, path: "defaults", file: file)
+            read(&r, into: &defaults)
+            r.rejectUnknown(valid: optionalKeys + ["tags", "params"])
+            errors += r.errors
+        }
+        var specs: [GatewaySpec] = []
+        if let n = top.node("gateway") {
+            guard case .array(let items) = n.value else {
+                throw ConfigErrors(errors: errors + [ConfigError(file: file, line: n.line, key: "gateway", "expected [[gateway]] tables, found \(n.value.typeName)")])
+            }
+            for (i, item) in items.enumerated() {
+                guard case .table(let t) = item.value else {
+                    errors.append(ConfigError(file: file, line: item.line, key: "gateway[\(i + 1)]", "expected a table, found \(item.value.typeName)"))
+                    continue
+                }
+                var r = TableReader(t, path: "gateway[\(i + 1)]", file: file)
+                var g = defaults
+                g.line = t.line
+                g.serial = r.string("serial") ?? ""
+                g.name = r.string("name") ?? ""
+                if g.serial.isEmpty || g.name.isEmpty { r.fail("serial", "serial and name are required", line: t.line) }
+                read(&r, into: &g)
+                r.rejectUnknown(valid: ["serial", "name", "tags", "params"] + optionalKeys)
+                errors += r.errors
+                if !g.serial.isEmpty && !g.name.isEmpty { specs.append(g) }
+            }
+        }
+        top.rejectUnknown(valid: ["defaults", "gateway"])
+        errors += top.errors
+        return (specs, errors)
     }
 
     /// Comma-separated cells; double quotes around a cell allow commas and `""` inside.
@@ -108,17 +272,22 @@ public struct AccountRateLimits: Sendable {
 final class RouteLimiter {
     private var next: [String: UInt64] = [:]
     private let limits: AccountRateLimits
-    private let clock: SystemClock
+    private let clock: MonotonicClock
+    /// The window the per-minute limits count over (a minute; shorter in tests, to run a plan's pace faster).
+    private let windowNanoseconds: UInt64
+    /// 429s waited out.
+    private(set) var throttled = 0
 
-    init(_ limits: AccountRateLimits, clock: SystemClock) {
+    init(_ limits: AccountRateLimits, clock: MonotonicClock, windowMilliseconds: Int64 = 60_000) {
         self.limits = limits
         self.clock = clock
+        windowNanoseconds = UInt64(max(windowMilliseconds, 1)) * 1_000_000
     }
 
     /// Runs `body` when the route allows it; on 429 waits as told and tries again (up to 20 times).
     func call<T>(_ route: String, _ body: () throws(TagoError) -> T) throws(TagoError) -> T {
-        let perMinute = limits.perMinute[route] ?? limits.perMinute["other"] ?? 60
-        let spacing = 60_000_000_000 / UInt64(max(perMinute, 1))
+        let perWindow = limits.perMinute[route] ?? limits.perMinute["other"] ?? 60
+        let spacing = windowNanoseconds / UInt64(max(perWindow, 1))
         var attempts = 0
         while true {
             let now = clock.nanoseconds()
@@ -128,7 +297,9 @@ final class RouteLimiter {
                 return try body()
             } catch where error.kind == .rateLimited && attempts < 20 {
                 attempts += 1
-                clock.sleep(microseconds: UInt64((error.retryAfterSeconds ?? 60) * 1_000_000))
+                throttled += 1
+                let window = Double(windowNanoseconds) / 1e9
+                clock.sleep(microseconds: UInt64(min(error.retryAfterSeconds ?? window, max(window, 1)) * 1_000_000))
             }
         }
     }
@@ -159,22 +330,52 @@ public final class Provisioner {
     let out: String
     let dryRun: Bool
     let readTemplate: (String) throws -> String
+    /// Devices by their `serial` tag, from one paged listing (`prefetch`), so a large fleet costs
+    /// a few `GET /device` calls instead of one per gateway.
+    private var known: [String: [JSONValue]]?
+
+    /// 429s waited out so far.
+    public var throttled: Int { limiter.throttled }
 
     public init(account: TagoAccount, endpoint: TagoEndpoint, http: HTTPClient, limits: AccountRateLimits, out: String, dryRun: Bool,
-                readTemplate: @escaping (String) throws -> String) {
+                rateWindowMilliseconds: Int64 = 60_000, readTemplate: @escaping (String) throws -> String) {
         self.account = account
         self.endpoint = endpoint
         self.http = http
-        limiter = RouteLimiter(limits, clock: SystemClock())
+        limiter = RouteLimiter(limits, clock: SystemClock(), windowMilliseconds: rateWindowMilliseconds)
         self.out = out
         self.dryRun = dryRun
         self.readTemplate = readTemplate
     }
 
+    /// Lists every device of the account once, 100 a page, and remembers those with a `serial` tag.
+    public func prefetch() throws(TagoError) {
+        var map: [String: [JSONValue]] = [:]
+        var page = 1
+        while true {
+            let batch = try limiter.call("GET /device") { () throws(TagoError) in
+                try account.devices(page: page, amount: 100, fields: ["id", "name", "tags"], orderBy: "created_at,asc")
+            }
+            for d in batch {
+                for t in d["tags"]?.arrayValue ?? [] where t["key"]?.stringValue == "serial" {
+                    if let serial = t["value"]?.stringValue { map[serial, default: []].append(d) }
+                }
+            }
+            if batch.count < 100 { break }
+            page += 1
+        }
+        known = map
+    }
+
+    private func lookup(_ serial: String) throws(TagoError) -> [JSONValue] {
+        if let known { return known[serial] ?? [] }
+        return try limiter.call("GET /device") { () throws(TagoError) in try account.devices(fields: ["id", "name", "tags"], tags: [("serial", serial)]) }
+    }
+
     public func provision(_ g: GatewaySpec) -> ProvisionOutcome {
         do {
             let wantedTags = [(key: "serial", value: g.serial)] + g.tags.filter { $0.key != "serial" }
-            let found = try limiter.call("GET /device") { () throws(TagoError) in try account.devices(fields: ["id", "name", "tags"], tags: [("serial", g.serial)]) }
+            let found = try lookup(g.serial)
             var status = ProvisionOutcome.Status.present
             var notes: [String] = []
             let id: String
@@ -192,47 +393,75 @@ public final class Provisioner {
                         try limiter.call("PUT /device") { () throws(TagoError) in try account.editDevice(id: id, .object([("name", .string(g.name)), ("tags", tagJSON)])) }
                     }
                 }
-                let params = try limiter.call("GET /device/params") { () throws(TagoError) in try account.params(deviceID: id) }
-                var changes: [ConfigParam] = []
-                for p in g.params {
-                    if let have = params.first(where: { $0.key == p.key }) {
-                        if have.value != p.value { changes.append(ConfigParam(id: have.id, key: p.key, value: p.value, sent: false)) }
-                    } else {
-                        changes.append(ConfigParam(key: p.key, value: p.value))
+                if !g.params.isEmpty {
+                    let params = try limiter.call("GET /device/params") { () throws(TagoError) in try account.params(deviceID: id) }
+                    var changes: [ConfigParam] = []
+                    for p in g.params {
+                        if let have = params.first(where: { $0.key == p.key }) {
+                            if have.value != p.value { changes.append(ConfigParam(id: have.id, key: p.key, value: p.value, sent: false)) }
+                        } else {
+                            changes.append(ConfigParam(key: p.key, value: p.value))
+                        }
                     }
-                }
-                if !changes.isEmpty {
-                    status = .updated
-                    notes.append("\(changes.count) param(s) set")
-                    if !dryRun { try limiter.call("POST /device/params") { () throws(TagoError) in try account.setParams(deviceID: id, changes) } }
+                    if !changes.isEmpty {
+                        status = .updated
+                        notes.append("\(changes.count) param(s) set")
+                        if !dryRun { try limiter.call("POST /device/params") { () throws(TagoError) in try account.setParams(deviceID: id, changes) } }
+                    }
                 }
             } else {
                 guard !dryRun else { return ProvisionOutcome(serial: g.serial, status: .planned, deviceID: nil, detail: "would create the device") }
                 var device = NewDevice(name: g.name)
+                device.type = g.type
+                device.network = g.network
+                device.connector = g.connector
                 device.tags = wantedTags
                 device.serialNumber = g.serial
                 device.params = g.params.map { ConfigParam(key: $0.key, value: $0.value) }
                 let created = try limiter.call("POST /device") { () throws(TagoError) in try account.createDevice(device) }
                 id = created.id
-                token = created.token
+                known?[g.serial] = [.object([("id", .string(id)), ("name", .string(g.name))])]
                 status = .created
+                if g.tokenPermission == "full" && g.tokenExpire == "never" {
+                    token = created.token
+                } else {
+                    let first = created.token
+                    // The token made with the device is full and never expires: replace it with the manifest's.
+                    token = try limiter.call("POST /device/token") { () throws(TagoError) in
+                        try account.createToken(deviceID: id, name: "tagoedge-\(g.serial)", permission: g.tokenPermission, expire: g.tokenExpire)
+                    }
+                    try? limiter.call("DELETE /device/token") { () throws(TagoError) in try account.deleteToken(first) }
+                }
             }
             guard !dryRun else { return ProvisionOutcome(serial: g.serial, status: status == .present ? .present : .planned, deviceID: id, detail: notes.joined(separator: "; ")) }
             let dir = out + "/" + g.serial
             makeDirectories(forFile: dir + "/x")
             if token == nil, let kept = try? readTextFile(dir + "/token").trimmingWhitespace(), !kept.isEmpty {
-                // Keep the bundle's token if TagoIO still accepts it for this device.
-                let info = try? TagoDevice(token: kept, endpoint: endpoint, http: http).info()
-                if info?["id"]?.stringValue == id { token = kept } else { notes.append("the bundle's token was refused; a new one was made") }
+                if tokenBelongs(kept, to: id) { token = kept } else { notes.append("the bundle's token was refused; a new one was made") }
             }
             if token == nil {
-                token = try limiter.call("POST /device/token") { () throws(TagoError) in try account.createToken(deviceID: id, name: "tagoedge-\(g.serial)") }
+                token = try limiter.call("POST /device/token") { () throws(TagoError) in
+                    try account.createToken(deviceID: id, name: "tagoedge-\(g.serial)", permission: g.tokenPermission, expire: g.tokenExpire)
+                }
                 if status == .present { notes.append("token created") }
             }
             try writeBundle(g, directory: dir, token: token ?? "")
             return ProvisionOutcome(serial: g.serial, status: status, deviceID: id, detail: notes.joined(separator: "; "))
         } catch {
             return ProvisionOutcome(serial: g.serial, status: .failed, deviceID: nil, detail: "\(error)")
+        }
+    }
+
+    /// Whether TagoIO still accepts `token` for device `id`: `GET /info` answers with the device;
+    /// a write-only token may not read it (403), so then the device's token list must hold it.
+    private func tokenBelongs(_ token: String, to id: String) -> Bool {
+        do {
+            return try TagoDevice(token: token, endpoint: endpoint, http: http).info()["id"]?.stringValue == id
+        } catch where error.kind == .forbidden {
+            let list = try? limiter.call("GET /device/token") { () throws(TagoError) in try account.tokens(deviceID: id) }
+            return list?.contains { $0["token"]?.stringValue == token } == true
+        } catch {
+            return false
         }
     }
 
@@ -265,4 +494,24 @@ public final class Provisioner {
         chmod(dir + "/token", 0o600)
         if let unit = try? readTemplate("tagoedge.service") { writeFileAtomically(dir + "/tagoedge.service", Array(unit.utf8), mode: 0o644) }
     }
+}
+
+/// The progress bar a terminal shows while provisioning: `[#######.............]  70/200  35%  12.0/min  ETA 10m50s`.
+public func provisioningProgressBar(done: Int, total: Int, elapsedSeconds: Double, width: Int = 24) -> String {
+    let total = max(total, 1)
+    let fraction = min(max(Double(done) / Double(total), 0), 1)
+    let filled = Int((fraction * Double(width)).rounded(.down))
+    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+    let perMinute = elapsedSeconds > 0 ? Double(done) / elapsedSeconds * 60 : 0
+    let eta: String
+    if done >= total {
+        eta = "done in \(formatDuration(Int64(elapsedSeconds.rounded()) * 1000))"
+    } else if done == 0 || perMinute <= 0 {
+        eta = "ETA --"
+    } else {
+        let seconds = Double(total - done) / (perMinute / 60)
+        eta = "ETA \(formatDuration(Int64(seconds.rounded(.up)) * 1000))"
+    }
+    let tenths = Int((perMinute * 10).rounded())
+    return "[\(bar)] \(done)/\(total)  \(Int((fraction * 100).rounded(.down)))%  \(tenths / 10).\(tenths % 10)/min  \(eta)"
 }

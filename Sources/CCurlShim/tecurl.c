@@ -67,7 +67,7 @@ static int kind_of(CURLcode rc) {
 
 int tecurl_perform(void *handle, const char *method, const char *url, const char *const *headers, int header_count,
                    const void *body, size_t body_length, long connect_timeout_ms, long timeout_ms,
-                   const char *ca_file, int insecure, tecurl_response *out) {
+                   const char *ca_file, int insecure, int fresh_connection, tecurl_response *out) {
     memset(out, 0, sizeof *out);
     CURL *curl = (CURL *)handle;
     buffer body_buffer = {0}, header_buffer = {0};
@@ -90,6 +90,7 @@ int tecurl_perform(void *handle, const char *method, const char *url, const char
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
     if (ca_file) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+    if (fresh_connection) curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
     if (body && body_length > 0) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_length);

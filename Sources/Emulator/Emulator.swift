@@ -15,6 +15,8 @@ public final class Emulator: @unchecked Sendable {
         public var deviceTokens: [String] = []
         /// Per-minute limits by route (`"POST /data": 15000`); empty for none.
         public var rateLimits: [String: Int] = Emulator.scalePlanLimits
+        /// The window the limits count over: TagoIO's minute, or less to run a plan's pace faster in tests.
+        public var rateWindowMilliseconds: Int64 = 60_000
         public var dataDirectory: String?
         public var faults = EmulatorFaults()
         /// Records a mutable device holds (TagoIO: 50,000).
@@ -26,6 +28,11 @@ public final class Emulator: @unchecked Sendable {
     public static let scalePlanLimits: [String: Int] = [
         "POST /data": 15_000, "GET /data": 15_000, "GET /device/params": 5_000, "GET /info": 10_000,
         "POST /device": 5_000, "GET /device": 500, "POST /device/token": 2_000,
+    ]
+
+    /// TagoIO's Free plan limits per minute on the Account API routes provisioning uses (TAGO_API.md).
+    public static let freePlanAccountLimits: [String: Int] = [
+        "POST /device": 10, "GET /device": 50, "POST /device/token": 50,
     ]
 
     public let options: Options
@@ -202,7 +209,8 @@ public final class Emulator: @unchecked Sendable {
 
     private func rateLimited(_ route: String) -> ServerAction? {
         guard let limit = options.rateLimits[route] else { return nil }
-        let m = now() / 60_000
+        let window = max(options.rateWindowMilliseconds, 1)
+        let m = now() / window
         if m != minute {
             minute = m
             routeCounts.removeAll()
@@ -210,7 +218,7 @@ public final class Emulator: @unchecked Sendable {
         routeCounts[route, default: 0] += 1
         guard routeCounts[route]! > limit else { return nil }
         count("rate_limited")
-        let wait = Int(((m + 1) * 60_000 - now() + 999) / 1000)
+        let wait = Int(((m + 1) * window - now() + 999) / 1000)
         return fail(429, "Too many requests (Retry-After: \(wait))", headers: [("Retry-After", String(wait))])
     }
 

@@ -7,12 +7,17 @@ public struct HTTPRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// A request that must never be sent twice (one that creates something): it gets a connection
+    /// of its own. libcurl resends a request, silently, when a reused connection dies before any
+    /// answer; for a device creation that would make two devices.
+    public var once: Bool
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [], once: Bool = false) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.once = once
     }
 }
 
@@ -86,7 +91,7 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
                     request.body.withUnsafeBytes { body in
                         tecurl_perform(handle, request.method, request.url, constLines.baseAddress, Int32(lines.count),
                                        body.baseAddress, body.count, options.connectTimeoutMilliseconds, options.timeoutMilliseconds,
-                                       options.caFile, options.insecure ? 1 : 0, &response)
+                                       options.caFile, options.insecure ? 1 : 0, request.once ? 1 : 0, &response)
                     }
                 }
             }

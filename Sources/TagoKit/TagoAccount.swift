@@ -50,7 +50,7 @@ public final class TagoAccount: Sendable {
 
     /// `POST /device`: returns the new device's id and its first token.
     public func createDevice(_ device: NewDevice) throws(TagoError) -> (id: String, token: String) {
-        let r = try caller.call("POST", "/device", body: device.json)
+        let r = try caller.call("POST", "/device", body: device.json, once: true)
         guard let id = r["device_id"]?.stringValue ?? r["deviceID"]?.stringValue ?? r["id"]?.stringValue, let token = r["token"]?.stringValue else {
             throw TagoError(.invalidResponse, operation: "POST /device", message: "the result has no device id and token")
         }
@@ -71,7 +71,7 @@ public final class TagoAccount: Sendable {
     /// `POST /device/token`: `permission` is full, write or read; `expire` "never", "1 day" or an ISO time.
     public func createToken(deviceID: String, name: String, permission: String = "full", expire: String = "never") throws(TagoError) -> String {
         let r = try caller.call("POST", "/device/token", body: .object([("device", .string(deviceID)), ("name", .string(name)),
-                                                                        ("permission", .string(permission)), ("expire_time", .string(expire))]))
+                                                                        ("permission", .string(permission)), ("expire_time", .string(expire))]), once: true)
         guard let token = r["token"]?.stringValue else { throw TagoError(.invalidResponse, operation: "POST /device/token", message: "the result has no token") }
         return token
     }

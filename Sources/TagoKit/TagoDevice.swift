@@ -94,11 +94,11 @@ struct TagoCaller: Sendable {
     let http: HTTPClient
     let authHeader: (String, String)
 
-    func call(_ method: String, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil) throws(TagoError) -> JSONValue {
-        try call(method, path, query: query, raw: body.map { Array($0.serialized.utf8) })
+    func call(_ method: String, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil, once: Bool = false) throws(TagoError) -> JSONValue {
+        try call(method, path, query: query, raw: body.map { Array($0.serialized.utf8) }, once: once)
     }
 
-    func call(_ method: String, _ path: String, query: [(String, String)] = [], raw: [UInt8]?) throws(TagoError) -> JSONValue {
+    func call(_ method: String, _ path: String, query: [(String, String)] = [], raw: [UInt8]?, once: Bool = false) throws(TagoError) -> JSONValue {
         let operation = "\(method) \(path.split(separator: "?").first.map(String.init) ?? path)"
         var url = endpoint.api + path
         if !query.isEmpty { url += "?" + queryString(query) }
@@ -110,7 +110,7 @@ struct TagoCaller: Sendable {
         }
         let response: HTTPResponse
         do {
-            response = try http.send(HTTPRequest(method: method, url: url, headers: headers, body: bytes))
+            response = try http.send(HTTPRequest(method: method, url: url, headers: headers, body: bytes, once: once))
         } catch {
             throw TagoError(.transport(error.kind), operation: operation, message: error.message)
         }

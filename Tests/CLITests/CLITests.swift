@@ -37,8 +37,8 @@ struct CLI {
         return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
-    static func temporaryConfig(_ text: String) throws -> String {
-        let path = NSTemporaryDirectory() + "tagoedge-cli-\(UUID().uuidString).toml"
+    static func temporaryConfig(_ text: String, extension ext: String = "toml") throws -> String {
+        let path = NSTemporaryDirectory() + "tagoedge-cli-\(UUID().uuidString).\(ext)"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -81,11 +81,11 @@ import TagoKit
     }
 
     @Test func manifestErrorsNameTheLine() throws {
-        let path = try CLI.temporaryConfig("serial,name,colour\nSN1,One,red\n")
+        let path = try CLI.temporaryConfig("serial,name,colour\nSN1,One,red\n", extension: "csv")
         let r = try CLI.run(["provision", "--manifest", path, "--out", "/tmp/x", "--profile-token", "p-x"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("\(path):1: colour: unknown column"))
-        let dup = try CLI.temporaryConfig("serial,name\nSN1,One\nSN1,Again\n,NoSerial\n")
+        let dup = try CLI.temporaryConfig("serial,name\nSN1,One\nSN1,Again\n,NoSerial\n", extension: "csv")
         let d = try CLI.run(["provision", "--manifest", dup, "--out", "/tmp/x", "--profile-token", "p-x"])
         #expect(d.status == 2)
         #expect(d.stderr.contains("\(dup):3: serial: 'SN1' also on line 2"))

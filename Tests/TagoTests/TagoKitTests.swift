@@ -170,3 +170,27 @@ import Emulator
         #expect(notJSON.kind == .invalidResponse)
     }
 }
+
+@Suite(.serialized) struct SendOnceTests {
+    /// libcurl resends a request once when a reused connection dies before any answer. For a
+    /// device creation whose answer was lost, that made a second device; `once` requests get a
+    /// connection of their own, so the loss is reported and nothing is made twice.
+    @Test func aCreationWhoseAnswerIsLostIsNotSentAgain() throws {
+        let tago = try LocalTago()
+        _ = try tago.account.devices()  // a kept-alive connection to reuse
+        try tago.faults("drop-response-rate=1")
+        #expect(throws: TagoError.self) { try tago.account.createDevice(NewDevice(name: "once")) }
+        try tago.faults("")
+        #expect(try tago.account.devices(name: "once").count == 1)
+
+        // The same request without `once` is sent twice by libcurl: the reason for the flag.
+        _ = try tago.account.devices()
+        try tago.faults("drop-response-rate=1")
+        let request = HTTPRequest(method: "POST", url: "http://127.0.0.1:\(tago.port)/device",
+                                  headers: [("Profile-Token", LocalTago.profileToken), ("Content-Type", "application/json")],
+                                  body: Array(#"{"name":"twice","type":"mutable"}"#.utf8))
+        #expect(throws: TransportError.self) { try tago.http.send(request) }
+        try tago.faults("")
+        #expect(try tago.account.devices(name: "twice").count == 2)
+    }
+}

@@ -37,10 +37,12 @@ enum {
 
 /// Performs one request. `headers` are full "Name: value" lines. `ca_file` (may be NULL) adds a
 /// CA bundle; certificates are verified unless `insecure` is non-zero. Timeouts in milliseconds.
+/// `fresh_connection` non-zero: a new connection, so libcurl cannot silently send the request a
+/// second time (it retries once when a reused connection dies before any answer).
 /// Returns 0 when a response arrived (whatever its status), otherwise the CURLcode.
 int tecurl_perform(void *handle, const char *method, const char *url, const char *const *headers, int header_count,
                    const void *body, size_t body_length, long connect_timeout_ms, long timeout_ms,
-                   const char *ca_file, int insecure, tecurl_response *out);
+                   const char *ca_file, int insecure, int fresh_connection, tecurl_response *out);
 
 void tecurl_response_free(tecurl_response *response);
 
