@@ -349,12 +349,30 @@ public final class Provisioner {
     }
 
     /// Lists every device of the account once, 100 a page, and remembers those with a `serial` tag.
+    /// A page that fails for a passing reason (5xx, a lost connection) is asked again, up to five
+    /// times; if the listing still fails, gateways are looked up one by one instead.
     public func prefetch() throws(TagoError) {
         var map: [String: [JSONValue]] = [:]
         var page = 1
         while true {
-            let batch = try limiter.call("GET /device") { () throws(TagoError) in
-                try account.devices(page: page, amount: 100, fields: ["id", "name", "tags"], orderBy: "created_at,asc")
+            var attempt = 0
+            let batch: [JSONValue]
+            while true {
+                do {
+                    batch = try limiter.call("GET /device") { () throws(TagoError) in
+                        try account.devices(page: page, amount: 100, fields: ["id", "name", "tags"], orderBy: "created_at,asc")
+                    }
+                    break
+                } catch {
+                    attempt += 1
+                    var passing = false
+                    switch error.kind {
+                    case .server, .transport: passing = true
+                    default: break
+                    }
+                    guard passing, attempt < 5 else { throw error }
+                    SystemClock().sleep(microseconds: UInt64(250_000 << attempt))
+                }
             }
             for d in batch {
                 for t in d["tags"]?.arrayValue ?? [] where t["key"]?.stringValue == "serial" {

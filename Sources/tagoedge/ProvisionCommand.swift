@@ -135,9 +135,12 @@ struct ProvisionFleet: ParsableCommand {
         bar(0)
         do {
             try provisioner.prefetch()
-        } catch {
+        } catch where error.kind == .unauthorized || error.kind == .forbidden {
             if !lines { print("") }
-            throw ValidationError("cannot list the account's devices at \(endpoint.api): \(error)")
+            throw ValidationError("the profile token was refused by \(endpoint.api): \(error)")
+        } catch {
+            // Look each gateway up on its own instead; those lookups fail (and say so) one by one.
+            if lines { print(JSONValue.object([("warning", .string("cannot list the account's devices (\(error)); looking gateways up one by one"))]).serialized) } else { print("\r\u{1B}[Kcannot list the account's devices (\(error)); looking gateways up one by one") }
         }
         var counts: [ProvisionOutcome.Status: Int] = [:]
         var failures: [ProvisionOutcome] = []
