@@ -420,7 +420,7 @@ public struct Doctor {
 }
 
 extension ReadingValue {
-    fileprivate var text: String {
+    var text: String {
         switch self {
         case .number(let v): JSONValue.format(v)
         case .bool(let b): b ? "true" : "false"

@@ -77,6 +77,10 @@ public final class RemoteSettings: @unchecked Sendable {
         lock.withLock { values["upload_interval"].flatMap { parseDuration($0) } ?? fallback }
     }
 
+    public func logLevel(default fallback: LogLevel) -> LogLevel {
+        lock.withLock { values["log_level"].flatMap { LogLevel(name: $0) } ?? fallback }
+    }
+
     public var all: [String: String] { lock.withLock { values } }
 
     /// `on`/`off` and friends as a bool.

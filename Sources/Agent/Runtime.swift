@@ -88,7 +88,7 @@ public final class AgentRuntime: @unchecked Sendable {
     private let environment: HardwareEnvironment
     private let clock: SystemClock
     private let token: String
-    private let log: @Sendable (String) -> Void
+    private let logSink: @Sendable (LogLevel, String) -> Void
     private let lock = Lock()
     private var counters = AgentCounters()
     private var running = 0
@@ -101,24 +101,24 @@ public final class AgentRuntime: @unchecked Sendable {
     /// Opens the spool (creating its folder) and sets up the sensors. Throws `SpoolError` when the
     /// spool cannot be opened (locked by another agent, no permission).
     public init(config: AgentConfig, token: String, environment: HardwareEnvironment, clock: SystemClock = SystemClock(),
-                log: @escaping @Sendable (String) -> Void) throws {
+                log: @escaping @Sendable (LogLevel, String) -> Void) throws {
         self.config = config
         self.environment = environment
         self.clock = clock
         self.token = token
-        self.log = log
+        self.logSink = log
         makeDirectories(forFile: config.spool.path)
         let mode = SpoolSyncMode(rawValue: config.spool.sync.rawValue) ?? .batch
         spool = try FileSpool(path: config.spool.path, options: .init(capacityBytes: config.spool.capacityBytes, sync: mode,
                                                                       syncIntervalMilliseconds: config.spool.syncIntervalMilliseconds,
                                                                       policy: SpoolFullPolicy(rawValue: config.spool.full) ?? .dropOldest))
         clockGuard = ClockGuard(mode: config.agent.clock, kernelSynchronised: linuxClockIsSynchronised)
-        if !clockGuard.isTrusted { log("clock: the system clock is not synchronised yet; readings are stamped from the monotonic clock and held until it is") }
+        if !clockGuard.isTrusted { log(.warning, "clock: the system clock is not synchronised yet; readings are stamped from the monotonic clock and held until it is") }
         remote = RemoteSettings(path: config.spool.path + ".settings.json", sensors: config.sensors.map(\.name), outputs: config.outputs.map(\.name))
         let r = spool.openReport
-        if let aside = r.setAside { log("spool: \(r.reason ?? "unreadable"); moved to \(aside) and started a fresh spool") }
-        if r.damaged > 0 { log("spool: \(r.damaged) damaged record(s) cut away; \(r.recovered) recovered") } else if r.recovered > 0 { log("spool: \(r.recovered) unsent reading(s) recovered") }
-        if let note = r.capacityNote { log("spool: \(note)") }
+        if let aside = r.setAside { log(.error, "spool: \(r.reason ?? "unreadable"); moved to \(aside) and started a fresh spool") }
+        if r.damaged > 0 { log(.warning, "spool: \(r.damaged) damaged record(s) cut away; \(r.recovered) recovered") } else if r.recovered > 0 { log(.info, "spool: \(r.recovered) unsent reading(s) recovered") }
+        if let note = r.capacityNote { log(.warning, "spool: \(note)") }
     }
 
     public var snapshot: AgentCounters { lock.withLock { counters } }
@@ -139,7 +139,7 @@ public final class AgentRuntime: @unchecked Sendable {
                     outputStates[o.name] = state
                 }
             } catch {
-                log("output '\(o.name)': \(error)")
+                log(.error, "output '\(o.name)': \(error)")
             }
         }
     }
@@ -159,6 +159,12 @@ public final class AgentRuntime: @unchecked Sendable {
     var outputsSnapshot: [String: Bool] { lock.withLock { outputStates } }
 
     private func update(_ body: (inout AgentCounters) -> Void) { lock.withLock { body(&counters) } }
+
+    /// Says `text` if the current level (the `log_level` param, else the file's) lets it through.
+    private func log(_ level: LogLevel, _ text: @autoclosure () -> String) {
+        guard level <= remote.logLevel(default: config.agent.logLevel) else { return }
+        logSink(level, text())
+    }
 
     /// Starts the sampler, uplink and configuration_params threads.
     public func start() {
@@ -190,7 +196,7 @@ public final class AgentRuntime: @unchecked Sendable {
         do {
             try spool.close()
         } catch {
-            log("spool: could not be closed cleanly: \(error)")
+            log(.error, "spool: could not be closed cleanly: \(error)")
         }
     }
 
@@ -199,7 +205,7 @@ public final class AgentRuntime: @unchecked Sendable {
     private func sampleLoop() {
         // Every sensor is set up, so a parameter can enable one the file disabled.
         let sensors = environment.makeSensors(config)
-        for s in sensors where s.setupError != nil { log("sensor '\(s.config.name)': \(s.setupError!)") }
+        for s in sensors where s.setupError != nil { log(.error, "sensor '\(s.config.name)': \(s.setupError!)") }
         let start = clock.nanoseconds()
         // Spread the first reads so sensors on one bus do not all start together.
         var due = sensors.indices.map { start + UInt64($0) * 20_000_000 }
@@ -236,13 +242,13 @@ public final class AgentRuntime: @unchecked Sendable {
                     $0.lastSensorProblem = "\(sensor.config.name): \(error)"
                     $0.recentErrors = Array(($0.recentErrors + ["\(clock.now().iso8601) sensor \(sensor.config.name): \(error)"]).suffix(10))
                 }
-                if failures[i] == 1 || failures[i].nonzeroBitCount == 1 { log("sensor '\(sensor.config.name)' failed (\(failures[i])×): \(error)") }
+                if failures[i] == 1 || failures[i].nonzeroBitCount == 1 { log(.warning, "sensor '\(sensor.config.name)' failed (\(failures[i])×): \(error)") }
                 // Retry with backoff, at most five minutes apart; the others keep their schedule.
                 let backoff = min(interval << UInt64(min(failures[i], 8)), 300_000_000_000)
                 due[i] = clock.nanoseconds() + max(interval, backoff / 4)
                 continue
             }
-            if failures[i] > 0 { log("sensor '\(sensor.config.name)' is back after \(failures[i]) failure(s)") }
+            if failures[i] > 0 { log(.info, "sensor '\(sensor.config.name)' is back after \(failures[i]) failure(s)") }
             failures[i] = 0
             // The next read is due one interval after this one was due: no drift; skip missed ones.
             due[i] += interval
@@ -250,13 +256,14 @@ public final class AgentRuntime: @unchecked Sendable {
             do {
                 try spool.append(outcome.readings.map(ReadingCodec.encode))
                 try spool.flushIfDue()
+                log(.debug, "sensor '\(sensor.config.name)': " + outcome.readings.map { "\($0.variable)=\($0.value.text)" }.joined(separator: " "))
                 update {
                     $0.sampled += outcome.readings.count
                     $0.spooled += outcome.readings.count
                     for r in outcome.readings { $0.lastReadings[r.variable] = r }
                 }
             } catch {
-                log("spool: \(error)")
+                log(.error, "spool: \(error)")
             }
         }
     }
@@ -314,13 +321,14 @@ public final class AgentRuntime: @unchecked Sendable {
                 for message in m.takeDownlink() { applyDownlink(String(decoding: message.payload, as: UTF8.self), from: message.topic) }
             }
             switch uplink.step() {
-            case .sent(let count, _, let dead):
+            case .sent(let count, let through, let dead):
+                log(.debug, "uplink: \(count) reading(s) acknowledged, through spool record \(through)")
                 update {
                     $0.delivered += count
                     if count > 0 { $0.lastDelivery = clock.now() }
                 }
-                if dead > 0 { log("uplink: \(dead) reading(s) refused by TagoIO, kept in \(config.deadLetterPath)") }
-                if lastProblem != nil { log("uplink: delivering again") }
+                if dead > 0 { log(.warning, "uplink: \(dead) reading(s) refused by TagoIO, kept in \(config.deadLetterPath)") }
+                if lastProblem != nil { log(.info, "uplink: delivering again") }
                 lastProblem = nil
             case .idle:
                 stopSignal.sleep(milliseconds: remote.uploadIntervalMilliseconds(default: config.agent.uploadIntervalMilliseconds), clock: clock)
@@ -332,7 +340,7 @@ public final class AgentRuntime: @unchecked Sendable {
                         if reason != lastProblem { $0.recentErrors = Array(($0.recentErrors + ["\(clock.now().iso8601) uplink: \(reason)"]).suffix(10)) }
                     }
                     if reason != lastProblem {
-                        log("uplink: \(kind == .unauthorized ? "REFUSED: " : "")\(reason); retrying in \(formatDuration(ms))")
+                        log(kind == .unauthorized ? .error : .warning, "uplink: \(kind == .unauthorized ? "REFUSED: " : "")\(reason); retrying in \(formatDuration(ms))")
                         lastProblem = reason
                     }
                 }
@@ -403,7 +411,7 @@ extension AgentRuntime {
     @discardableResult
     public func applySetting(key: String, value: String, source: String) -> Bool {
         if let problem = remote.problem(key: key, value: value) {
-            log("\(source): '\(key)' = '\(value)' not applied: \(problem)")
+            log(.warning, "\(source): '\(key)' = '\(value)' not applied: \(problem)")
             let reading = Reading(variable: "config_error", value: .string("\(key): \(problem)"), time: SystemClock().now(),
                                   metadata: ["key": key, "value": value, "reason": problem, "source": source])
             _ = try? spool.append([ReadingCodec.encode(reading)])
@@ -411,12 +419,12 @@ extension AgentRuntime {
         }
         if config.outputs.contains(where: { $0.name == key }), let state = RemoteSettings.switchValue(value) {
             if let problem = switchOutput(key, to: state) {
-                log("\(source): output '\(key)' could not be switched: \(problem)")
+                log(.error, "\(source): output '\(key)' could not be switched: \(problem)")
                 return false
             }
         }
         remote.apply(key: key, value: value)
-        log("\(source): applied \(key) = \(value)")
+        log(.info, "\(source): applied \(key) = \(value)")
         return true
     }
 
@@ -433,7 +441,7 @@ extension AgentRuntime {
                 }
                 lastProblem = nil
             } catch {
-                if "\(error)" != lastProblem { log("configuration_params: \(error)") }
+                if "\(error)" != lastProblem { log(.warning, "configuration_params: \(error)") }
                 lastProblem = "\(error)"
             }
         } while stopSignal.sleep(milliseconds: config.agent.paramsIntervalMilliseconds, clock: clock)
@@ -447,7 +455,7 @@ extension AgentRuntime {
         }
         for line in text.split(separator: "\n") {
             let kv = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
-            guard kv.count == 2 else { log("mqtt \(topic): '\(line)' is not key=value"); continue }
+            guard kv.count == 2 else { log(.warning, "mqtt \(topic): '\(line)' is not key=value"); continue }
             applySetting(key: kv[0], value: kv[1], source: "mqtt \(topic)")
         }
     }

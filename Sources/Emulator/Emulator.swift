@@ -52,7 +52,7 @@ public final class Emulator: @unchecked Sendable {
     public init(options: Options) throws {
         self.options = options
         faults = options.faults
-        rng = UInt64(truncatingIfNeeded: Int64(SystemClock().now().millisecondsSince1970)) | 1
+        rng = UInt64.random(in: 1...UInt64.max)  // faults differ from run to run
         if let dir = options.dataDirectory { try load(dir) }
         for token in options.deviceTokens where tokens[token] == nil {
             let device = makeDevice(name: "bench-\(deviceOrder.count + 1)", type: "mutable")

@@ -124,7 +124,16 @@ struct Run: ParsableCommand {
     }
 
     func makeRuntime(_ config: AgentConfig, token: String, clock: SystemClock) throws -> AgentRuntime {
-        try AgentRuntime(config: config, token: token, environment: HardwareEnvironment(clock: clock)) { line in printError(line) }
+        // Under systemd (journald on stderr) a `<N>` prefix gives each line its priority; on a
+        // terminal, warnings and errors say so in words.
+        let journal = getenv("JOURNAL_STREAM") != nil
+        return try AgentRuntime(config: config, token: token, environment: HardwareEnvironment(clock: clock)) { level, line in
+            if journal {
+                printError("<\(level.rawValue)>\(line)")
+            } else {
+                printError(level == .info ? line : "\(level.name): \(line)")
+            }
+        }
     }
 
     /// An emulator at the config's loopback API address, with the device token pre-created.

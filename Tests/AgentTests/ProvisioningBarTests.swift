@@ -10,3 +10,17 @@ import Testing
         #expect(provisioningProgressBar(done: 4, total: 4, elapsedSeconds: 2, width: 4) == "[####] 4/4  100%  120.0/min  done in 2s")
     }
 }
+
+@Suite struct LogLevelSettingTests {
+    @Test func aParamOverridesTheFilesLevelAndBadOnesAreRefused() throws {
+        let config = try AgentConfig.parse("[agent]\nlog_level = \"warning\"\n", file: "t.toml")
+        #expect(config.agent.logLevel == .warning)
+        let settings = RemoteSettings(path: nil, sensors: [])
+        #expect(settings.logLevel(default: config.agent.logLevel) == .warning)
+        #expect(settings.problem(key: "log_level", value: "loud") != nil)
+        settings.apply(key: "log_level", value: "debug")
+        #expect(settings.logLevel(default: config.agent.logLevel) == .debug)
+        #expect(LogLevel.error < LogLevel.warning && LogLevel.info < LogLevel.debug)
+        #expect(throws: ConfigErrors.self) { try AgentConfig.parse("[agent]\nlog_level = \"verbose\"\n", file: "t.toml") }
+    }
+}

@@ -282,3 +282,67 @@ final class AgentTestSetup {
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
+
+@Suite(.serialized) struct AgentLogLevelTests {
+    func run(level: String, environment: [String: String] = [:]) throws -> String {
+        let setup = try AgentTestSetup(deviceToken: "log-token")
+        let path = setup.dir + "/agent.toml"
+        try """
+        [device]
+        token = "env:LOG_TOKEN"
+        api = "http://127.0.0.1:\(setup.port)"
+        [spool]
+        path = "\(setup.dir)/spool"
+        capacity = "1MiB"
+        [agent]
+        upload_interval = "200ms"
+        params_interval = "off"
+        telemetry = "off"
+        log_level = "\(level)"
+        [[sensor]]
+        name = "board"
+        driver = "board"
+        interval = "200ms"
+        [sensor.simulate]
+        signal = "counter"
+        [[sensor]]
+        name = "gone"
+        driver = "sht3x"
+        interval = "200ms"
+        [sensor.simulate]
+        fault = "absent"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["run", "--config", path, "--status-every", "0"]
+        var env = ProcessInfo.processInfo.environment.merging(["LOG_TOKEN": "log-token"]) { $1 }
+        env["JOURNAL_STREAM"] = nil
+        p.environment = env.merging(environment) { $1 }
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        usleep(1_500_000)
+        kill(p.processIdentifier, SIGTERM)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text
+    }
+
+    @Test func debugShowsReadingsAndAcknowledgements() throws {
+        let text = try run(level: "debug")
+        #expect(text.contains("debug: sensor 'board': board_temperature="), "\(text)")
+        #expect(text.contains("debug: uplink: "))
+        #expect(text.contains("warning: sensor 'gone' failed"))
+    }
+
+    @Test func warningHidesTheRestAndJournaldGetsPriorities() throws {
+        let text = try run(level: "warning")
+        #expect(!text.contains("debug:"))
+        #expect(text.contains("warning: sensor 'gone' failed"), "\(text)")
+        let journal = try run(level: "warning", environment: ["JOURNAL_STREAM": "8:12345"])
+        #expect(journal.contains("<4>sensor 'gone' failed"), "\(journal)")
+        let quiet = try run(level: "error")
+        #expect(!quiet.contains("sensor 'gone' failed"))
+    }
+}

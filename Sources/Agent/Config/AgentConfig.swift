@@ -93,6 +93,31 @@ public struct AgentSettings: Sendable, Equatable {
     public var clock = ClockGuard.Mode.auto
     /// How often the agent sends its own variables (`agent_*`); 0: never.
     public var telemetryIntervalMilliseconds: Int64 = 300_000
+    /// What the agent logs: `error`, `warning`, `info` (the default) or `debug`; a `log_level`
+    /// configuration_param overrides it.
+    public var logLevel = LogLevel.info
+}
+
+/// How much the agent says. The raw values are syslog priorities, which journald reads from a
+/// `<N>` line prefix.
+public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
+    case error = 3, warning = 4, info = 6, debug = 7
+
+    public var name: String {
+        switch self {
+        case .error: "error"
+        case .warning: "warning"
+        case .info: "info"
+        case .debug: "debug"
+        }
+    }
+
+    public init?(name: String) {
+        guard let level = LogLevel.allCases.first(where: { $0.name == name }) else { return nil }
+        self = level
+    }
+
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// The supported drivers, by their config name.

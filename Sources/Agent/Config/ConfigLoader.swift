@@ -150,7 +150,8 @@ struct ConfigLoader {
                     config.agent.telemetryIntervalMilliseconds = ms
                 }
             }
-            finish(&r, valid: ["params_interval", "upload_interval", "clock", "telemetry"])
+            if let l = r.choice("log_level", LogLevel.allCases.map(\.name)) { config.agent.logLevel = LogLevel(name: l) ?? .info }
+            finish(&r, valid: ["params_interval", "upload_interval", "clock", "telemetry", "log_level"])
         }
         if let n = top.node("sensor") {
             guard case .array(let items) = n.value else {
