@@ -207,11 +207,14 @@ public final class AgentRuntime: @unchecked Sendable {
         let sensors = environment.makeSensors(config)
         for s in sensors where s.setupError != nil { log(.error, "sensor '\(s.config.name)': \(s.setupError!)") }
         let start = clock.nanoseconds()
-        // Spread the first reads so sensors on one bus do not all start together.
-        var due = sensors.indices.map { start + UInt64($0) * 20_000_000 }
+        // Sensors share one schedule grid: those due together are read in one round, one wake-up,
+        // their readings appended to the spool in one write.
+        var due = [UInt64](repeating: start, count: sensors.count)
         var failures = [Int](repeating: 0, count: sensors.count)
         let telemetryEvery = UInt64(max(config.agent.telemetryIntervalMilliseconds, 0)) * 1_000_000
         var telemetryDue = start + 300_000_000  // soon after start, so a restart shows up
+        /// Sensors due this close to the earliest join its round.
+        let roundSlack: UInt64 = 5_000_000
         while !stopSignal.isStopped {
             let now = clock.nanoseconds()
             update { $0.samplerHeartbeat = now }
@@ -219,48 +222,64 @@ public final class AgentRuntime: @unchecked Sendable {
                 telemetryDue = now + telemetryEvery
                 appendTelemetry(startedAt: start)
             }
-            guard let i = due.indices.min(by: { due[$0] < due[$1] }) else {
+            guard let first = due.min() else {
                 stopSignal.sleep(milliseconds: 1_000, clock: clock)
                 continue
             }
-            if due[i] > now {
+            if first > now {
                 let untilTelemetry = telemetryEvery > 0 ? telemetryDue &- now : UInt64.max
-                stopSignal.sleep(milliseconds: Int64(min(due[i] - now, untilTelemetry) / 1_000_000) + 1, clock: clock)
+                stopSignal.sleep(milliseconds: Int64(min(first - now, untilTelemetry) / 1_000_000) + 1, clock: clock)
                 continue
             }
-            let sensor = sensors[i]
-            let interval = UInt64(remote.intervalMilliseconds(sensor: sensor.config.name, default: sensor.config.intervalMilliseconds)) * 1_000_000
-            guard remote.enabled(sensor: sensor.config.name, default: sensor.config.enabled) else {
-                due[i] = now + 1_000_000_000  // disabled by a param: look again in a second
-                continue
-            }
-            let outcome = sample(sensor, at: clockGuard.stamp())
-            if let error = outcome.error {
-                failures[i] += 1
-                update {
-                    $0.sensorFailures += 1
-                    $0.lastSensorProblem = "\(sensor.config.name): \(error)"
-                    $0.recentErrors = Array(($0.recentErrors + ["\(clock.now().iso8601) sensor \(sensor.config.name): \(error)"]).suffix(10))
+            var payloads: [[UInt8]] = []
+            var readings: [Reading] = []
+            var problems: [String] = []
+            var round: [Int] = []
+            for i in sensors.indices where due[i] <= now + roundSlack {
+                if remote.enabled(sensor: sensors[i].config.name, default: sensors[i].config.enabled) {
+                    round.append(i)
+                } else {
+                    due[i] = now + 1_000_000_000  // disabled by a param: look again in a second
                 }
-                if failures[i] == 1 || failures[i].nonzeroBitCount == 1 { log(.warning, "sensor '\(sensor.config.name)' failed (\(failures[i])×): \(error)") }
-                // Retry with backoff, at most five minutes apart; the others keep their schedule.
-                let backoff = min(interval << UInt64(min(failures[i], 8)), 300_000_000_000)
-                due[i] = clock.nanoseconds() + max(interval, backoff / 4)
-                continue
             }
-            if failures[i] > 0 { log(.info, "sensor '\(sensor.config.name)' is back after \(failures[i]) failure(s)") }
-            failures[i] = 0
-            // The next read is due one interval after this one was due: no drift; skip missed ones.
-            due[i] += interval
-            if due[i] < clock.nanoseconds() { due[i] = clock.nanoseconds() + interval }
-            do {
-                try spool.append(outcome.readings.map(ReadingCodec.encode))
-                try spool.flushIfDue()
+            let outcomes = sampleRound(round.map { sensors[$0] }, clock: clock) { clockGuard.stamp() }
+            for (i, outcome) in zip(round, outcomes) {
+                let sensor = sensors[i]
+                let interval = UInt64(remote.intervalMilliseconds(sensor: sensor.config.name, default: sensor.config.intervalMilliseconds)) * 1_000_000
+                if let error = outcome.error {
+                    failures[i] += 1
+                    problems.append("\(sensor.config.name): \(error)")
+                    if failures[i] == 1 || failures[i].nonzeroBitCount == 1 { log(.warning, "sensor '\(sensor.config.name)' failed (\(failures[i])×): \(error)") }
+                    // Retry with backoff, at most five minutes apart; the others keep their schedule.
+                    let backoff = min(interval << UInt64(min(failures[i], 8)), 300_000_000_000)
+                    due[i] = clock.nanoseconds() + max(interval, backoff / 4)
+                    continue
+                }
+                if failures[i] > 0 { log(.info, "sensor '\(sensor.config.name)' is back after \(failures[i]) failure(s)") }
+                failures[i] = 0
+                // The next read is due one interval after this one was due: no drift; skip missed ones.
+                due[i] += interval
+                if due[i] < clock.nanoseconds() { due[i] = clock.nanoseconds() + interval }
                 log(.debug, "sensor '\(sensor.config.name)': " + outcome.readings.map { "\($0.variable)=\($0.value.text)" }.joined(separator: " "))
+                for r in outcome.readings { payloads.append(ReadingCodec.encode(r)) }
+                readings += outcome.readings
+            }
+            if !problems.isEmpty {
+                let stamp = clock.now().iso8601
                 update {
-                    $0.sampled += outcome.readings.count
-                    $0.spooled += outcome.readings.count
-                    for r in outcome.readings { $0.lastReadings[r.variable] = r }
+                    $0.sensorFailures += problems.count
+                    $0.lastSensorProblem = problems.last
+                    $0.recentErrors = Array(($0.recentErrors + problems.map { "\(stamp) sensor \($0)" }).suffix(10))
+                }
+            }
+            guard !payloads.isEmpty else { continue }
+            do {
+                try spool.append(payloads)
+                try spool.flushIfDue()
+                update {
+                    $0.sampled += readings.count
+                    $0.spooled += readings.count
+                    for r in readings { $0.lastReadings[r.variable] = r }
                 }
             } catch {
                 log(.error, "spool: \(error)")

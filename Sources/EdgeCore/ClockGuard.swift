@@ -36,12 +36,18 @@ public final class ClockGuard: @unchecked Sendable {
         self.kernelSynchronised = kernelSynchronised
     }
 
+    private let cacheLock = Lock()
+    private var trustedCheckedAt: UInt64?
+
+    /// Once trusted, the answer is kept for ten seconds: every reading is stamped through here, and
+    /// there is no need to ask the kernel (a system call) for each one.
     public var isTrusted: Bool {
-        switch mode {
-        case .trust: return true
-        case .kernel: return kernelSynchronised()
-        case .auto: return kernelSynchronised() || wall.now() >= earliest
-        }
+        if mode == .trust { return true }
+        let now = monotonic.nanoseconds()
+        if let at = cacheLock.withLock({ trustedCheckedAt }), now &- at < 10_000_000_000 { return true }
+        let trusted = mode == .kernel ? kernelSynchronised() : (kernelSynchronised() || wall.now() >= earliest)
+        if trusted { cacheLock.withLock { trustedCheckedAt = now } }
+        return trusted
     }
 
     /// The time to stamp a reading with now.

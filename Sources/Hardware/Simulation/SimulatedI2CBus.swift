@@ -43,15 +43,16 @@ public final class SimulatedI2CBus: I2CBus {
 
     public func transfer(address: UInt8, write bytes: [UInt8], readCount count: Int) throws -> [UInt8] {
         try lock.withLock {
-            let nack = HardwareError(device: name, operation: "I2C_RDWR to \(hexAddress(address))", errno: EREMOTEIO_VALUE)
-            guard let slot = devices[address], !slot.faults.absent else { throw nack }
+            // The error is built only when there is one (formatting it on every transfer showed in profiles).
+            func nack() -> HardwareError { HardwareError(device: name, operation: "I2C_RDWR to \(hexAddress(address))", errno: EREMOTEIO_VALUE) }
+            guard let slot = devices[address], !slot.faults.absent else { throw nack() }
             slot.transactions += 1
-            if let limit = slot.faults.nackAfter, slot.transactions > limit { throw nack }
+            if let limit = slot.faults.nackAfter, slot.transactions > limit { throw nack() }
             if !bytes.isEmpty || count == 0 {
-                guard slot.device.receive(bytes) else { throw nack }
+                guard slot.device.receive(bytes) else { throw nack() }
             }
             guard count > 0 else { return [] }
-            guard let answer = slot.device.respond(count: count), answer.count == count else { throw nack }
+            guard let answer = slot.device.respond(count: count), answer.count == count else { throw nack() }
             return answer
         }
     }

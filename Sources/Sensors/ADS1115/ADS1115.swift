@@ -58,24 +58,50 @@ public final class ADS1115: SensorDriver {
     public static func volts(code: Int16, gain: Gain) -> Double { Double(code) * gain.rawValue / 32768 }
 
     public func read() throws -> [Measurement] {
-        try channels.map { channel in
-            let config = configWord(channel)
-            try bus.write(address: address, [Self.configRegister, UInt8(config >> 8), UInt8(config & 0xFF)])
-            clock.sleep(microseconds: 8_000)
-            var ready = false
-            for _ in 0..<5 {
-                let c = try bus.readRegisters(address: address, register: Self.configRegister, count: 2)
-                ready = c[0] & 0x80 != 0
-                if ready { break }
-                clock.sleep(microseconds: 2_000)
+        if let wait = try start() { clock.sleep(microseconds: wait) }
+        return try finish()
+    }
+
+    /// Starts the first channel's single-shot conversion; `finish()` reads it, then converts the
+    /// other channels one after the other (the chip has one converter).
+    public func start() throws -> UInt64? {
+        guard let first = channels.first else { return nil }
+        try trigger(first)
+        return 8_000
+    }
+
+    public func finish() throws -> [Measurement] {
+        var out: [Measurement] = []
+        for (i, channel) in channels.enumerated() {
+            if i > 0 {
+                try trigger(channel)
+                clock.sleep(microseconds: 8_000)
             }
-            guard ready else {
-                throw SensorError(sensor: location, "conversion of \(channel.rawValue) did not finish: OS bit still 0 after 18 ms")
-            }
-            let d = try bus.readRegisters(address: address, register: Self.conversionRegister, count: 2)
-            let code = Int16(bitPattern: UInt16(d[0]) << 8 | UInt16(d[1]))
-            return Measurement(channel.quantity, Self.volts(code: code, gain: gain), unit: "V")
+            out.append(try result(channel))
         }
+        return out
+    }
+
+    private func trigger(_ channel: Channel) throws {
+        let config = configWord(channel)
+        try bus.write(address: address, [Self.configRegister, UInt8(config >> 8), UInt8(config & 0xFF)])
+    }
+
+    /// The conversion once the OS bit says it is done.
+    private func result(_ channel: Channel) throws -> Measurement {
+        var ready = false
+        for _ in 0..<5 {
+            let c = try bus.readRegisters(address: address, register: Self.configRegister, count: 2)
+            ready = c[0] & 0x80 != 0
+            if ready { break }
+            clock.sleep(microseconds: 2_000)
+        }
+        guard ready else {
+            throw SensorError(sensor: location, "conversion of \(channel.rawValue) did not finish: OS bit still 0 after 18 ms")
+        }
+        let d = try bus.readRegisters(address: address, register: Self.conversionRegister, count: 2)
+        let code = Int16(bitPattern: UInt16(d[0]) << 8 | UInt16(d[1]))
+        return Measurement(channel.quantity, Self.volts(code: code, gain: gain), unit: "V")
     }
 }
 

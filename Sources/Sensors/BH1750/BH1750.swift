@@ -42,9 +42,18 @@ public final class BH1750: SensorDriver {
     }
 
     public func read() throws -> [Measurement] {
+        if let wait = try start() { clock.sleep(microseconds: wait) }
+        return try finish()
+    }
+
+    /// Powers on and starts a one-time measurement (the chip powers down after it).
+    public func start() throws -> UInt64? {
         try bus.write(address: address, [0x01])  // power on
         try bus.write(address: address, [resolution.oneTimeOpcode])
-        clock.sleep(microseconds: resolution.maximumMicroseconds)
+        return resolution.maximumMicroseconds
+    }
+
+    public func finish() throws -> [Measurement] {
         let bytes = try bus.read(address: address, count: 2)
         let counts = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
         return [Measurement("illuminance", Self.lux(counts: counts, resolution: resolution), unit: "lx")]

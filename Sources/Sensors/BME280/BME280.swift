@@ -95,21 +95,36 @@ public final class BME280: SensorDriver {
     }
 
     public func read() throws -> [Measurement] {
+        if let wait = try start() { clock.sleep(microseconds: wait) }
+        return try finish()
+    }
+
+    /// Triggers a forced-mode conversion (identifying and configuring the chip first if needed).
+    public func start() throws -> UInt64? {
         if calibration == nil { try configure() }
-        guard let cal = calibration else { return [] }
+        let ctrl = Settings.code(oversampling: settings.temperatureOversampling) << 5
+            | Settings.code(oversampling: settings.pressureOversampling) << 2 | BME280Register.modeForced
         do {
-            return try measure(cal)
+            try bus.writeRegister(address: address, register: BME280Register.ctrlMeas, value: ctrl)
         } catch {
             calibration = nil  // re-identify next time: the chip may have been reset or replaced
             throw error
         }
+        return maximumMeasurementMicroseconds
     }
 
+    public func finish() throws -> [Measurement] {
+        guard let cal = calibration else { return try read() }
+        do {
+            return try measure(cal)
+        } catch {
+            calibration = nil
+            throw error
+        }
+    }
+
+    /// Reads the conversion `start()` triggered, once its busy bit clears.
     private func measure(_ cal: BME280Calibration) throws -> [Measurement] {
-        let ctrl = Settings.code(oversampling: settings.temperatureOversampling) << 5
-            | Settings.code(oversampling: settings.pressureOversampling) << 2 | BME280Register.modeForced
-        try bus.writeRegister(address: address, register: BME280Register.ctrlMeas, value: ctrl)
-        clock.sleep(microseconds: maximumMeasurementMicroseconds)
         var busy = true
         for _ in 0..<5 {
             busy = try bus.readRegister(address: address, register: BME280Register.status) & BME280Register.statusMeasuring != 0

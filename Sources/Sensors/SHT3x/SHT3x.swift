@@ -55,8 +55,17 @@ public final class SHT3x: SensorDriver {
     public static func relativeHumidity(raw: UInt16) -> Double { 100 * Double(raw) / 65535 }
 
     public func read() throws -> [Measurement] {
+        if let wait = try start() { clock.sleep(microseconds: wait) }
+        return try finish()
+    }
+
+    /// Sends the single-shot measurement command (no clock stretching).
+    public func start() throws -> UInt64? {
         try bus.write(address: address, repeatability.command)
-        clock.sleep(microseconds: repeatability.waitMicroseconds)
+        return repeatability.waitMicroseconds
+    }
+
+    public func finish() throws -> [Measurement] {
         var bytes: [UInt8]?
         var lastError: Error?
         // The chip does not acknowledge its address until the result is ready: retry briefly.
