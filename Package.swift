@@ -10,9 +10,7 @@ let package = Package(
         // Benchmarks, apart from the tests: each prints ratios against a baseline run side by side.
         .executable(name: "tagoedge-bench", targets: ["tagoedge-bench"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    ],
+    dependencies: [],
     targets: [
         // Thin C shim over i2c-dev and the GPIO character device (uAPI v2): returns 0 or -errno, no policy.
         .target(name: "CLinuxHAL"),
@@ -42,7 +40,6 @@ let package = Package(
             name: "tagoedge",
             dependencies: [
                 "Agent", "EdgeCore", "Hardware", "Sensors", "Spool", "Emulator", "TagoKit", "Uplink",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // SQLite, the spool benchmark's baseline (system libsqlite3).

@@ -1,4 +1,3 @@
-import ArgumentParser
 import EdgeCore
 import Uplink
 

@@ -2,7 +2,6 @@
 @preconcurrency import Glibc
 #endif
 import Agent
-import ArgumentParser
 import EdgeCore
 import TagoKit
 

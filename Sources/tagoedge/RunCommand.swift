@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Agent
-import ArgumentParser
 import EdgeCore
 import Emulator
 

@@ -1,5 +1,4 @@
 import Agent
-import ArgumentParser
 import EdgeCore
 import Spool
 

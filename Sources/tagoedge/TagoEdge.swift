@@ -1,5 +1,4 @@
 import Agent
-import ArgumentParser
 import EdgeCore
 
 #if canImport(Glibc)
@@ -18,6 +17,7 @@ enum Exit {
 
 @main
 struct TagoEdge: ParsableCommand {
+    init() {}
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -31,21 +31,19 @@ struct TagoEdge: ParsableCommand {
     static func main() {
         lineBufferStandardOutput()
         do {
-            var command = try parseAsRoot()
+            let command = try CommandLineParser.parse(TagoEdge.self, Array(CommandLine.arguments.dropFirst()))
             try command.run()
         } catch let code as ExitCode {
             Glibc.exit(code.rawValue)
         } catch let errors as ConfigErrors {
             printError(errors.description)
             Glibc.exit(Exit.usage)
+        } catch let usage as ValidationError {
+            printError("error: \(usage.message)\nsee: tagoedge --help")
+            Glibc.exit(Exit.usage)
         } catch {
-            let code = exitCode(for: error)
-            if code == .success {
-                print(fullMessage(for: error))
-                Glibc.exit(Exit.success)
-            }
-            printError(fullMessage(for: error))
-            Glibc.exit(code == .validationFailure ? Exit.usage : Exit.failure)
+            printError("error: \(error)")
+            Glibc.exit(Exit.failure)
         }
     }
 }
