@@ -146,6 +146,34 @@ struct CLI {
         #expect(try CLI.run(["read"]).status == 2)
         #expect(try CLI.run(["frobnicate"]).status == 2)
         #expect(try CLI.run(["--version"]).status == 0)
+        let unknown = try CLI.run(["read", "-c", "config/bench.toml", "--jsn"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("unknown option '--jsn' for 'tagoedge read'"))
+        let missing = try CLI.run(["read", "--config"])
+        #expect(missing.status == 2 && missing.stderr.contains("--config needs a value"))
+        let extra = try CLI.run(["check-config", "config/bench.toml", "config/raspberry-pi.toml"])
+        #expect(extra.status == 2 && extra.stderr.contains("unexpected argument 'config/raspberry-pi.toml'"))
+        let twice = try CLI.run(["read", "-c", "a.toml", "--config", "b.toml"])
+        #expect(twice.status == 2 && twice.stderr.contains("--config given twice"))
+        let notNumber = try CLI.run(["scan", "--bus", "one"])
+        #expect(notNumber.status == 2 && notNumber.stderr.contains("--bus: 'one' is not valid"))
+    }
+
+    @Test func optionSpellingsAndHelp() throws {
+        // --name=value, -c value, and a subcommand's default (provision → fleet).
+        let equals = try CLI.run(["read", "--config=config/bench.toml", "--sensor=captured", "--json"])
+        #expect(equals.status == 0, "\(equals.stderr)")
+        #expect(equals.stdout.contains("captured_temperature"))
+        let help = try CLI.run(["read", "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("USAGE: tagoedge read --config <value> [<options>]"))
+        #expect(help.stdout.contains("-c, --config <value>"))
+        let root = try CLI.run(["--help"])
+        #expect(root.status == 0 && root.stdout.contains("doctor") && root.stdout.contains("provision"))
+        let fleet = try CLI.run(["provision", "--manifest", "/nonexistent.csv", "--out", "/tmp/x", "--profile-token", "p-x"])
+        #expect(fleet.status == 2 && fleet.stderr.contains("cannot read the manifest"), "\(fleet.stderr)")
+        // A hidden option works but is not listed.
+        #expect(!(try CLI.run(["doctor", "--help"])).stdout.contains("system-root"))
     }
 }
 
