@@ -45,6 +45,7 @@ public final class Emulator: @unchecked Sendable {
     private var routeCounts: [String: Int] = [:]
     private var stats: [String: Int] = [:]
     private var dirty = false
+    private lazy var resources = AccountResources(newID: { [unowned self] in newID() }, now: { SystemClock().now() })
     private var idCounter: UInt64 = 0
     private var rng: UInt64
     private var server: HTTPServer?
@@ -100,6 +101,18 @@ public final class Emulator: @unchecked Sendable {
 
     /// Replaces the faults (tests and `POST /_emulator/faults`).
     public func setFaults(_ f: EmulatorFaults) { lock.withLock { faults = f } }
+
+    /// Puts a notification in the account's inbox (TagoIO sends these: a shared resource to accept,
+    /// a limit reached); returns its id.
+    public func addAccountNotification(title: String, message: String, acceptable: Bool = false) -> String {
+        lock.withLock { resources.addNotification(title: title, message: message, acceptable: acceptable) }
+    }
+
+    /// Analyses run through the Account API, with the scope each was given.
+    public var analysisRuns: [(analysis: String, scope: JSONValue)] { lock.withLock { resources.runs } }
+
+    /// The account's profile id (`GET /profile`).
+    public var profileID: String { lock.withLock { resources.profileID } }
 
     /// Stores data objects into a device as the MQTT "Insert to Device" action would.
     public func ingest(deviceToken: String, _ objects: [JSONValue]) -> String? {
@@ -255,10 +268,22 @@ public final class Emulator: @unchecked Sendable {
             }
         }
         // Account API (profile token).
-        guard parts.first == "device" else { return fail(404, "\(r.path) is not emulated") }
         guard let token = r.header("profile-token") ?? r.header("account-token") ?? r.header("token") ?? r.header("authorization"),
-              options.profileTokens.contains(token) else {
+              options.profileTokens.contains(token) || resources.acceptsToken(token) else {
             return fail(401, "Authorization denied")
+        }
+        if parts.first != "device" {
+            var json: JSONValue?
+            if !r.body.isEmpty {
+                guard case .success(let v) = body(r) else { return fail(400, "the body is not JSON") }
+                json = v
+            }
+            guard let answer = resources.handle(method: r.method, parts: parts, query: r.query, body: json) else {
+                return fail(404, "\(r.path) is not emulated")
+            }
+            if answer.status < 300, r.method != "GET" { dirty = true }
+            if let message = answer.message { return fail(answer.status, message) }
+            return ok(answer.result ?? .null, status: answer.status)
         }
         return account(r, parts)
     }

@@ -1,0 +1,234 @@
+import EdgeCore
+
+/// The Account API's other resources (TagoIO SDK, account side): account and profiles with their
+/// tokens, buckets, actions, analyses (with runs), dashboards and their widgets, access
+/// management, run users and their notifications, and the account's notifications. Kept in memory,
+/// validated as TagoIO validates the fields that matter, answered in its envelope. The emulator
+/// calls `handle` with its lock held.
+final class AccountResources {
+    struct Answer {
+        var status: Int
+        var result: JSONValue?
+        var message: String?
+
+        static func ok(_ result: JSONValue, status: Int = 200) -> Answer { Answer(status: status, result: result) }
+        static func fail(_ status: Int, _ message: String) -> Answer { Answer(status: status, message: message) }
+    }
+
+    /// What a collection must hold to be created, and what else it refuses.
+    struct Kind: Sendable {
+        var name: String
+        var key: String
+        var required: [String]
+        var check: @Sendable (JSONValue) -> String? = { _ in nil }
+    }
+
+    static let actionTypes = ["notification", "notification_run", "email", "email_run", "sms", "script", "post", "tagoio", "mqtt", "insert_bucket", "queue_sqs", "interval", "schedule"]
+
+    static let kinds: [String: Kind] = [
+        "bucket": Kind(name: "bucket", key: "bucket", required: ["name"]),
+        "action": Kind(name: "action", key: "action", required: ["name", "type"]) { v in
+            guard let type = v["type"]?.stringValue, actionTypes.contains(type) else {
+                return "type must be one of: \(actionTypes.joined(separator: ", "))"
+            }
+            if let trigger = v["trigger"], trigger.arrayValue == nil { return "trigger must be an array of conditions" }
+            return nil
+        },
+        "analysis": Kind(name: "analysis", key: "id", required: ["name"]) { v in
+            if let runtime = v["runtime"]?.stringValue, !["node", "python", "deno"].contains(runtime) { return "runtime must be node, python or deno" }
+            return nil
+        },
+        "dashboard": Kind(name: "dashboard", key: "dashboard", required: ["label"]),
+        "am": Kind(name: "access rule", key: "am", required: ["name", "targets", "permissions"]) { v in
+            v["targets"]?.arrayValue == nil || v["permissions"]?.arrayValue == nil ? "targets and permissions must be arrays" : nil
+        },
+        "run/users": Kind(name: "run user", key: "user", required: ["name", "email", "timezone"]) { v in
+            (v["email"]?.stringValue ?? "").contains("@") ? nil : "email is not an e-mail address"
+        },
+        "widget": Kind(name: "widget", key: "widget", required: ["label", "type"]),
+        "run/notification": Kind(name: "notification", key: "id", required: ["run_user", "title", "message"]),
+    ]
+
+    private var items: [String: [(id: String, object: JSONValue)]] = [:]  // by collection path
+    /// Profile tokens made through the API; they authenticate like the configured ones.
+    private(set) var profileTokens: [(profile: String, token: String, name: String, permission: String, expire: String)] = []
+    private(set) var notifications: [(id: String, title: String, message: String, read: Bool, status: String?)] = []
+    /// Analysis runs: the analysis id and the scope it was given.
+    private(set) var runs: [(analysis: String, scope: JSONValue)] = []
+    let profileID: String
+    private let newID: () -> String
+    private let now: () -> Timestamp
+
+    init(newID: @escaping () -> String, now: @escaping () -> Timestamp) {
+        self.newID = newID
+        self.now = now
+        profileID = newID()
+    }
+
+    func acceptsToken(_ token: String) -> Bool { profileTokens.contains { $0.token == token } }
+
+    func addNotification(title: String, message: String, acceptable: Bool) -> String {
+        let id = newID()
+        notifications.append((id, title, message, false, acceptable ? "pending" : nil))
+        return id
+    }
+
+    /// Answers `method parts` if it is one of these resources, or nil.
+    func handle(method: String, parts: [String], query: [(String, String)], body: JSONValue?) -> Answer? {
+        switch (method, parts.first) {
+        case ("GET", "account") where parts.count == 1:
+            return .ok(.object([("id", .string(profileID)), ("name", .string("TagoEdge Emulator")), ("email", .string("emulator@localhost")),
+                                ("plan", .string("scale")), ("active", .bool(true)), ("created_at", .string(now().iso8601))]))
+        case (_, "profile"):
+            return profile(method, parts, body)
+        case (_, "notification"):
+            return accountNotification(method, parts, body)
+        case ("POST", "analysis") where parts.count == 3 && parts[2] == "run":
+            guard find("analysis", parts[1]) != nil else { return .fail(404, "Analysis not found") }
+            runs.append((parts[1], body ?? .null))
+            return .ok(.string("Analysis trigged"))
+        case (_, "dashboard") where parts.count >= 3 && parts[2] == "widget":
+            guard find("dashboard", parts[1]) != nil else { return .fail(404, "Dashboard not found") }
+            return collection("dashboard/\(parts[1])/widget", kind: Self.kinds["widget"]!, method: method, id: parts.count > 3 ? parts[3] : nil, query: query, body: body)
+        case ("GET", "run") where parts.count == 3 && parts[1] == "notification":
+            let list = (items["run/notification"] ?? []).filter { $0.object["run_user"]?.stringValue == parts[2] }.map(\.object)
+            return .ok(.array(list))
+        case (_, "run") where parts.count >= 2 && (parts[1] == "users" || parts[1] == "notification"):
+            let path = "run/" + parts[1]
+            return collection(path, kind: Self.kinds[path]!, method: method, id: parts.count > 2 ? parts[2] : nil, query: query, body: body)
+        case (_, let first?) where ["bucket", "action", "analysis", "dashboard", "am"].contains(first) && parts.count <= 2:
+            return collection(first, kind: Self.kinds[first]!, method: method, id: parts.count > 1 ? parts[1] : nil, query: query, body: body)
+        default:
+            return nil
+        }
+    }
+
+    private func find(_ path: String, _ id: String) -> Int? { items[path]?.firstIndex { $0.id == id } }
+
+    private func collection(_ path: String, kind: Kind, method: String, id: String?, query: [(String, String)], body: JSONValue?) -> Answer {
+        let notFound = Answer.fail(404, "\(kind.name.prefix(1).uppercased() + kind.name.dropFirst()) not found")
+        switch (method, id) {
+        case ("GET", nil):
+            return list(path, query: query)
+        case ("POST", nil):
+            guard let body, case .object(var fields) = body else { return .fail(400, "the body must be a JSON object") }
+            let missing = kind.required.filter { body[$0] == nil || body[$0] == .null || body[$0]?.stringValue == "" }
+            guard missing.isEmpty else { return .fail(400, "\(missing.joined(separator: ", ")) is required") }
+            if let problem = kind.check(body) { return .fail(400, problem) }
+            let newID = newID()
+            fields.removeAll { $0.0 == "id" || $0.0 == "created_at" || $0.0 == "updated_at" }
+            let stamp = JSONValue.string(now().iso8601)
+            items[path, default: []].append((newID, .object([("id", .string(newID))] + fields + [("created_at", stamp), ("updated_at", stamp)])))
+            var result: [(String, JSONValue)] = [(kind.key, .string(newID))]
+            if kind.key != "id" { result.append(("id", .string(newID))) }
+            if path == "analysis" { result.append(("token", .string("a-" + newID))) }
+            return .ok(.object(result), status: 201)
+        case ("GET", let id?):
+            guard let i = find(path, id) else { return notFound }
+            return .ok(items[path]![i].object)
+        case ("PUT", let id?):
+            guard let i = find(path, id) else { return notFound }
+            guard let body, case .object(let changes) = body, case .object(var fields) = items[path]![i].object else { return .fail(400, "the body must be a JSON object") }
+            for (k, v) in changes where k != "id" && k != "created_at" {
+                if let j = fields.firstIndex(where: { $0.0 == k }) { fields[j].1 = v } else { fields.append((k, v)) }
+            }
+            let merged = JSONValue.object(fields)
+            for key in kind.required where merged[key] == .null || merged[key]?.stringValue == "" { return .fail(400, "\(key) cannot be empty") }
+            if let problem = kind.check(merged) { return .fail(400, problem) }
+            if let j = fields.firstIndex(where: { $0.0 == "updated_at" }) { fields[j].1 = .string(now().iso8601) }
+            items[path]![i].object = .object(fields)
+            return .ok(.string("\(kind.name.prefix(1).uppercased() + kind.name.dropFirst()) Successfully Updated"))
+        case ("DELETE", let id?):
+            guard let i = find(path, id) else { return notFound }
+            items[path]!.remove(at: i)
+            if path == "dashboard" { items["dashboard/\(id)/widget"] = nil }
+            return .ok(.string("Successfully Removed"))
+        default:
+            return .fail(405, "\(method) /\(path) is not part of the Account API")
+        }
+    }
+
+    /// `page`, `amount`, `fields[]` and `filter[name]` (with `*` wildcards), newest last.
+    private func list(_ path: String, query: [(String, String)]) -> Answer {
+        func value(_ name: String) -> String? { query.first { $0.0 == name }?.1 }
+        let page = max(Int(value("page") ?? "1") ?? 1, 1)
+        let amount = min(max(Int(value("amount") ?? "20") ?? 20, 1), 10_000)
+        var fields = query.filter { $0.0 == "fields[]" || $0.0 == "fields" || $0.0.hasPrefix("fields[") }.map(\.1)
+        if fields.isEmpty { fields = ["id", "name", "label"] }
+        var objects = (items[path] ?? []).map(\.object)
+        if let name = value("filter[name]") {
+            let parts = name.lowercased().split(separator: "*", omittingEmptySubsequences: false).map(String.init)
+            objects = objects.filter { o in
+                let text = (o["name"]?.stringValue ?? o["label"]?.stringValue ?? "").lowercased()
+                return parts.count == 1 ? text == parts[0] : text.hasPrefix(parts[0]) && text.hasSuffix(parts.last!)
+            }
+        }
+        let pageItems = objects.dropFirst((page - 1) * amount).prefix(amount)
+        return .ok(.array(pageItems.map { o in
+            guard case .object(let all) = o else { return o }
+            return .object(all.filter { fields.contains($0.0) })
+        }))
+    }
+
+    private func profile(_ method: String, _ parts: [String], _ body: JSONValue?) -> Answer {
+        switch (method, parts.count) {
+        case ("GET", 1):
+            return .ok(.array([.object([("id", .string(profileID)), ("name", .string("Emulator profile"))])]))
+        case ("GET", 2):
+            guard parts[1] == profileID else { return .fail(404, "Profile not found") }
+            return .ok(.object([("info", .object([("id", .string(profileID)), ("name", .string("Emulator profile"))]))]))
+        case ("GET", 3) where parts[2] == "token":
+            guard parts[1] == profileID else { return .fail(404, "Profile not found") }
+            return .ok(.array(profileTokens.map { t in
+                .object([("name", .string(t.name)), ("token", .string(t.token)), ("permission", .string(t.permission)), ("expire_time", .string(t.expire))])
+            }))
+        case ("POST", 3) where parts[2] == "token":
+            guard parts[1] == profileID else { return .fail(404, "Profile not found") }
+            guard let name = body?["name"]?.stringValue, !name.isEmpty else { return .fail(400, "name is required") }
+            let permission = body?["permission"]?.stringValue ?? "full"
+            guard ["full", "write", "read"].contains(permission) else { return .fail(400, "permission must be full, write or read") }
+            let expire = body?["expire_time"]?.stringValue ?? "never"
+            let token = "p-" + newID() + newID()
+            profileTokens.append((profileID, token, name, permission, expire))
+            return .ok(.object([("token", .string(token)), ("name", .string(name)), ("permission", .string(permission)),
+                                ("expire_date", expire == "never" ? .null : .string(expire))]), status: 201)
+        case ("DELETE", 4) where parts[2] == "token":
+            guard let i = profileTokens.firstIndex(where: { $0.profile == parts[1] && $0.token == parts[3] }) else { return .fail(404, "Token not found") }
+            profileTokens.remove(at: i)
+            return .ok(.string("Token Successfully Removed"))
+        default:
+            return .fail(405, "\(method) /\(parts.joined(separator: "/")) is not emulated")
+        }
+    }
+
+    private func accountNotification(_ method: String, _ parts: [String], _ body: JSONValue?) -> Answer {
+        func json(_ n: (id: String, title: String, message: String, read: Bool, status: String?)) -> JSONValue {
+            .object([("id", .string(n.id)), ("title", .string(n.title)), ("message", .string(n.message)), ("read", .bool(n.read)),
+                     ("status", n.status.map(JSONValue.string) ?? .null)])
+        }
+        switch (method, parts.count) {
+        case ("GET", 1):
+            return .ok(.array(notifications.map(json)))
+        case ("PUT", 2) where parts[1] == "read":
+            guard let ids = body?["notification_ids"]?.arrayValue?.compactMap(\.stringValue) else { return .fail(400, "notification_ids must be an array of ids") }
+            var marked = 0
+            for i in notifications.indices where ids.contains(notifications[i].id) {
+                notifications[i].read = true
+                marked += 1
+            }
+            return .ok(.string("\(marked) notification(s) marked as read"))
+        case ("POST", 3) where parts[1] == "accept" || parts[1] == "refuse":
+            guard let i = notifications.firstIndex(where: { $0.id == parts[2] }) else { return .fail(404, "Notification not found") }
+            guard notifications[i].status == "pending" else { return .fail(400, "This notification has nothing to accept or refuse") }
+            notifications[i].status = parts[1] == "accept" ? "accepted" : "refused"
+            notifications[i].read = true
+            return .ok(.string(parts[1] == "accept" ? "Notification accepted" : "Notification refused"))
+        case ("DELETE", 2):
+            guard let i = notifications.firstIndex(where: { $0.id == parts[1] }) else { return .fail(404, "Notification not found") }
+            notifications.remove(at: i)
+            return .ok(.string("Successfully Removed"))
+        default:
+            return .fail(405, "\(method) /\(parts.joined(separator: "/")) is not emulated")
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Testing
+import EdgeCore
+import Emulator
+import TagoKit
+
+/// The Account API beyond devices, each call over real HTTP against the emulator.
+@Suite(.serialized) struct AccountResourceTests {
+    @Test func bucketsAndTheCallsEveryResourceHas() throws {
+        let tago = try LocalTago()
+        let account = tago.account
+        var bucket = NewBucket(name: "Greenhouse data")
+        bucket.description = "north site"
+        bucket.tags = [("site", "north")]
+        let id = try account.createBucket(bucket)
+        let second = try account.createBucket(NewBucket(name: "Barn data"))
+        #expect(try account.buckets.info(id)["description"]?.stringValue == "north site")
+        #expect(try account.buckets.list().compactMap { $0["name"]?.stringValue } == ["Greenhouse data", "Barn data"])
+        #expect(try account.buckets.list(name: "Green*").compactMap { $0["id"]?.stringValue } == [id])
+        #expect(try account.buckets.list(page: 2, amount: 1).compactMap { $0["id"]?.stringValue } == [second])
+        try account.buckets.edit(id, .object([("name", .string("Greenhouse (north)"))]))
+        let edited = try account.buckets.info(id)
+        #expect(edited["name"]?.stringValue == "Greenhouse (north)")
+        #expect(edited["description"]?.stringValue == "north site", "an edit changes only what it names")
+        try account.buckets.delete(id)
+        #expect { try account.buckets.info(id) } throws: { ($0 as? TagoError)?.kind == .notFound }
+        #expect { try account.createBucket(NewBucket(name: "")) } throws: { ($0 as? TagoError)?.message.contains("name is required") == true }
+        #expect { try account.buckets.edit(second, .object([("name", .string(""))])) } throws: { ($0 as? TagoError)?.kind == .validation }
+    }
+
+    @Test func actionsWithEveryTriggerAndType() throws {
+        let tago = try LocalTago()
+        let account = tago.account
+        let analysis = try account.createAnalysis(NewAnalysis(name: "on alarm")).id
+        let kinds: [ActionKind] = [
+            .notification(title: "Hot", message: "$VALUE$ °C"), .notificationRun(runUsers: ["u1"], title: "Hot", message: "m"),
+            .email(to: ["ops@example.com"], subject: "Hot", message: "m"), .emailRun(runUsers: ["u1"], subject: "s", message: "m"),
+            .sms(to: ["+5511999999999"], message: "m"), .script([analysis]), .post(url: "https://example.com/hook", headers: [("X-Key", "k")]),
+            .mqtt(topic: "alarms", payload: "$VALUE$"), .insertBucket,
+        ]
+        let triggers: [ActionTrigger] = [
+            .condition(device: "dev1", variable: "env_temperature", is: ">", value: "30"),
+            .condition(device: "dev1", variable: "env_temperature", is: "><", value: "10", secondValue: "20", unlock: true),
+            .interval("5 minutes"), .schedule(cron: "0 8 * * *", timezone: "America/Sao_Paulo"), .mqttTopic("gw/+/alarm"),
+        ]
+        var ids: [String] = []
+        for (i, kind) in kinds.enumerated() {
+            var action = NewAction(name: "action \(i)", kind: kind, triggers: [triggers[i % triggers.count]])
+            action.tags = [("kind", "\(i)")]
+            ids.append(try account.createAction(action))
+        }
+        let email = try account.actions.info(ids[2])
+        #expect(email["type"]?.stringValue == "email")
+        #expect(email["to"]?.stringValue == "ops@example.com")
+        #expect(email["trigger"]?.arrayValue?.first?["interval"]?.stringValue == "5 minutes")
+        let between = try account.actions.info(ids[1])
+        #expect(between["run_user"]?.arrayValue?.first?.stringValue == "u1")
+        #expect(between["trigger"]?.arrayValue?.first?["is"]?.stringValue == "><")
+        #expect(between["trigger"]?.arrayValue?.first?["second_value"]?.stringValue == "20")
+        #expect(between["trigger"]?.arrayValue?.first?["unlock"]?.boolValue == true)
+        let script = try account.actions.info(ids[5])
+        #expect(script["script"]?.arrayValue?.first?.stringValue == analysis)
+        #expect(script["trigger"]?.arrayValue?.first?["is"]?.stringValue == ">")
+        #expect(try account.actions.info(ids[3])["trigger"]?.arrayValue?.first?["cron"]?.stringValue == "0 8 * * *")
+        #expect(try account.actions.info(ids[4])["trigger"]?.arrayValue?.first?["topic"]?.stringValue == "gw/+/alarm")
+        #expect(try account.actions.list(amount: 50).count == kinds.count)
+        try account.actions.edit(ids[0], .object([("active", .bool(false))]))
+        #expect(try account.actions.info(ids[0])["active"]?.boolValue == false)
+        #expect { try account.actions.edit(ids[0], .object([("type", .string("teleport"))])) } throws: { ($0 as? TagoError)?.message.contains("type must be one of") == true }
+        try account.actions.delete(ids[0])
+        #expect(try account.actions.list(amount: 50).count == kinds.count - 1)
+    }
+
+    @Test func analysesRunWithAScope() throws {
+        let tago = try LocalTago()
+        let account = tago.account
+        var new = NewAnalysis(name: "daily report")
+        new.runtime = .python
+        new.variables = [("threshold", "30")]
+        let (id, token) = try account.createAnalysis(new)
+        #expect(token != nil)
+        #expect(try account.analyses.info(id)["runtime"]?.stringValue == "python")
+        let scope: [JSONValue] = [.object([("variable", .string("env_temperature")), ("value", .number(31))])]
+        try account.runAnalysis(id, scope: scope)
+        #expect(tago.emulator.analysisRuns.count == 1)
+        #expect(tago.emulator.analysisRuns.first?.scope["scope"]?.arrayValue == scope)
+        #expect { try account.runAnalysis("000000000000000000000000") } throws: { ($0 as? TagoError)?.kind == .notFound }
+        var bad = NewAnalysis(name: "x")
+        bad.runtime = .deno
+        _ = try account.createAnalysis(bad)
+        try account.analyses.edit(id, .object([("name", .string("weekly report"))]))
+        #expect(try account.analyses.list().compactMap { $0["name"]?.stringValue } == ["weekly report", "x"])
+        try account.analyses.delete(id)
+        #expect(try account.analyses.list().count == 1)
+    }
+
+    @Test func dashboardsAndWidgets() throws {
+        let tago = try LocalTago()
+        let account = tago.account
+        var dash = NewDashboard(label: "Greenhouse")
+        dash.tags = [("site", "north")]
+        let dashboard = try account.createDashboard(dash)
+        var widget = NewWidget(label: "Temperature", type: "line")
+        widget.data = [(origin: "dev1", variables: ["env_temperature"])]
+        let w = try account.createWidget(dashboard: dashboard, widget)
+        #expect(try account.widgets(dashboard: dashboard).info(w)["type"]?.stringValue == "line")
+        #expect(try account.widgets(dashboard: dashboard).info(w)["data"]?.arrayValue?.first?["origin"]?.stringValue == "dev1")
+        try account.widgets(dashboard: dashboard).edit(w, .object([("label", .string("Air temperature"))]))
+        #expect(try account.widgets(dashboard: dashboard).info(w)["label"]?.stringValue == "Air temperature")
+        #expect { try account.createWidget(dashboard: dashboard, NewWidget(label: "", type: "gauge")) } throws: { ($0 as? TagoError)?.kind == .validation }
+        #expect { try account.createWidget(dashboard: "000000000000000000000000", widget) } throws: { ($0 as? TagoError)?.kind == .notFound }
+        try account.widgets(dashboard: dashboard).delete(w)
+        #expect { try account.widgets(dashboard: dashboard).info(w) } throws: { ($0 as? TagoError)?.kind == .notFound }
+        try account.dashboards.edit(dashboard, .object([("label", .string("Greenhouse north"))]))
+        #expect(try account.dashboards.list(fields: ["id", "label"]).first?["label"]?.stringValue == "Greenhouse north")
+        try account.dashboards.delete(dashboard)
+        #expect(try account.dashboards.list().isEmpty)
+    }
+
+    @Test func accessRulesRunUsersAndTheirNotifications() throws {
+        let tago = try LocalTago()
+        let account = tago.account
+        let rule = try account.createAccessRule(NewAccessRule(
+            name: "technicians see the dashboards",
+            targets: .array([.array([.string("run_user"), .string("tag"), .object([("key", .string("role")), ("value", .string("technician"))])])]),
+            permissions: .array([.object([("effect", .string("allow")), ("action", .array([.string("access")])), ("resource", .array([.string("dashboard")]))])])))
+        #expect(try account.accessRules.info(rule)["targets"]?.arrayValue?.count == 1)
+        #expect { try account.createAccessRule(NewAccessRule(name: "bad", targets: .string("all"), permissions: .array([]))) } throws: { ($0 as? TagoError)?.kind == .validation }
+        try account.accessRules.delete(rule)
+
+        var user = NewRunUser(name: "Ana", email: "ana@example.com", timezone: "America/Sao_Paulo")
+        user.tags = [("role", "technician")]
+        let ana = try account.createRunUser(user)
+        #expect(try account.runUsers.info(ana)["email"]?.stringValue == "ana@example.com")
+        #expect { try account.createRunUser(NewRunUser(name: "Bob", email: "not-an-address")) } throws: { ($0 as? TagoError)?.message.contains("e-mail") == true }
+        try account.runUsers.edit(ana, .object([("name", .string("Ana Souza"))]))
+        let n = try account.createRunNotification(user: ana, title: "Pump", message: "The pump stopped")
+        #expect(try account.runNotifications(user: ana).compactMap { $0["title"]?.stringValue } == ["Pump"])
+        try account.editRunNotification(n, .object([("message", .string("The pump restarted"))]))
+        #expect(try account.runNotifications(user: ana).first?["message"]?.stringValue == "The pump restarted")
+        try account.deleteRunNotification(n)
+        #expect(try account.runNotifications(user: ana).isEmpty)
+        try account.runUsers.delete(ana)
+        #expect(try account.runUsers.list().isEmpty)
+    }
+
+    @Test func accountProfileTokensAndNotifications() throws {
+        let tago = try LocalTago()
+        let account = tago.account
+        #expect(try account.info()["email"]?.stringValue == "emulator@localhost")
+        let profile = try #require(try account.profiles().first?["id"]?.stringValue)
+        #expect(profile == tago.emulator.profileID)
+        let token = try account.createProfileToken(profile: profile, name: "provisioning laptop", permission: "write", expire: "1 month")
+        #expect(try account.profileTokens(profile: profile).first?["permission"]?.stringValue == "write")
+        // The new token works on the Account API; deleted, it does not.
+        let other = TagoAccount(token: token, endpoint: tago.endpoint, http: tago.http)
+        #expect(try other.buckets.list().isEmpty)
+        try account.deleteProfileToken(profile: profile, token: token)
+        #expect { try other.buckets.list() } throws: { ($0 as? TagoError)?.kind == .unauthorized }
+        #expect { try account.createProfileToken(profile: profile, name: "x", permission: "admin") } throws: { ($0 as? TagoError)?.kind == .validation }
+
+        let info = tago.emulator.addAccountNotification(title: "Limit", message: "90 % of your data")
+        let share = tago.emulator.addAccountNotification(title: "Shared dashboard", message: "Ana shared a dashboard", acceptable: true)
+        #expect(try account.notifications().count == 2)
+        try account.markNotificationsRead([info])
+        #expect(try account.notifications().first { $0["id"]?.stringValue == info }?["read"]?.boolValue == true)
+        #expect { try account.acceptNotification(info) } throws: { ($0 as? TagoError)?.kind == .validation }
+        try account.acceptNotification(share)
+        #expect(try account.notifications().first { $0["id"]?.stringValue == share }?["status"]?.stringValue == "accepted")
+        #expect { try account.refuseNotification(share) } throws: { ($0 as? TagoError)?.kind == .validation }
+    }
+}
