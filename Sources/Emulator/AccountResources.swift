@@ -55,6 +55,8 @@ final class AccountResources {
     private(set) var notifications: [(id: String, title: String, message: String, read: Bool, status: String?)] = []
     /// Analysis runs: the analysis id and the scope it was given.
     private(set) var runs: [(analysis: String, scope: JSONValue)] = []
+    /// What analyses sent through the services (`sms`, `email`, `mqtt`, `notification`, `console`).
+    private(set) var outbox: [(service: String, analysis: String, message: JSONValue)] = []
     let profileID: String
     private let newID: () -> String
     private let now: () -> Timestamp
@@ -66,6 +68,40 @@ final class AccountResources {
     }
 
     func acceptsToken(_ token: String) -> Bool { profileTokens.contains { $0.token == token } }
+
+    /// An analysis's token: what it authenticates to the services with.
+    static func analysisToken(_ id: String) -> String { "a-" + id }
+
+    /// `POST /analysis/services/{sms/send, email/send, mqtt/publish, notification/send, console/send}`
+    /// with an analysis token (in `Device-Token`, as the SDK sends it).
+    func service(_ parts: [String], token: String?, body: JSONValue?) -> Answer {
+        guard let token, let analysis = (items["analysis"] ?? []).first(where: { Self.analysisToken($0.id) == token }) else {
+            return .fail(401, "Invalid analysis token")
+        }
+        guard let body, case .object = body else { return .fail(400, "the body must be a JSON object") }
+        func text(_ key: String) -> String? { body[key]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } }
+        let name = parts.dropFirst(2).joined(separator: "/")
+        switch name {
+        case "sms/send":
+            guard text("to") != nil, text("message") != nil else { return .fail(400, "to and message are required") }
+        case "email/send":
+            guard text("to") != nil, text("subject") != nil, text("message") != nil || text("html") != nil else { return .fail(400, "to, subject and message are required") }
+            if let a = body["attachment"], a != .null, a["archive"]?.stringValue == nil || a["filename"]?.stringValue == nil {
+                return .fail(400, "attachment needs archive and filename")
+            }
+        case "mqtt/publish":
+            guard text("topic") != nil, body["message"] != nil else { return .fail(400, "topic and message are required") }
+            if let qos = body["qos"]?.numberValue, ![0, 1, 2].contains(qos) { return .fail(400, "qos must be 0, 1 or 2") }
+        case "notification/send":
+            guard text("title") != nil, text("message") != nil else { return .fail(400, "title and message are required") }
+        case "console/send":
+            guard text("message") != nil else { return .fail(400, "message is required") }
+        default:
+            return .fail(404, "/\(parts.joined(separator: "/")) is not a service")
+        }
+        outbox.append((String(name.split(separator: "/").first ?? ""), analysis.id, body))
+        return .ok(.string(name == "console/send" ? "Console log sent" : "Sent"))
+    }
 
     func addNotification(title: String, message: String, acceptable: Bool) -> String {
         let id = newID()
@@ -121,7 +157,7 @@ final class AccountResources {
             items[path, default: []].append((newID, .object([("id", .string(newID))] + fields + [("created_at", stamp), ("updated_at", stamp)])))
             var result: [(String, JSONValue)] = [(kind.key, .string(newID))]
             if kind.key != "id" { result.append(("id", .string(newID))) }
-            if path == "analysis" { result.append(("token", .string("a-" + newID))) }
+            if path == "analysis" { result.append(("token", .string(Self.analysisToken(newID)))) }
             return .ok(.object(result), status: 201)
         case ("GET", let id?):
             guard let i = find(path, id) else { return notFound }

@@ -111,6 +111,9 @@ public final class Emulator: @unchecked Sendable {
     /// Analyses run through the Account API, with the scope each was given.
     public var analysisRuns: [(analysis: String, scope: JSONValue)] { lock.withLock { resources.runs } }
 
+    /// What analyses sent through the services: the service, the analysis id, the request.
+    public var servicesOutbox: [(service: String, analysis: String, message: JSONValue)] { lock.withLock { resources.outbox } }
+
     /// The account's profile id (`GET /profile`).
     public var profileID: String { lock.withLock { resources.profileID } }
 
@@ -240,6 +243,14 @@ public final class Emulator: @unchecked Sendable {
         count("route \(route)")
         if let limited = rateLimited(route) { return limited }
         let parts = r.path.split(separator: "/").map(String.init)
+        // Services, with an analysis token.
+        if r.path.hasPrefix("/analysis/services/") {
+            var json: JSONValue?
+            if !r.body.isEmpty, case .success(let v) = body(r) { json = v }
+            let answer = resources.service(parts, token: r.header("device-token") ?? r.header("authorization") ?? r.header("token"), body: json)
+            if let message = answer.message { return fail(answer.status, message) }
+            return ok(answer.result ?? .null, status: answer.status)
+        }
         // Device API (device token).
         if r.path == "/info" || r.path == "/data" || r.path.hasPrefix("/device/params") {
             guard let token = r.header("device-token") ?? r.header("authorization") ?? r.header("token"),

@@ -169,3 +169,28 @@ import TagoKit
         #expect { try account.refuseNotification(share) } throws: { ($0 as? TagoError)?.kind == .validation }
     }
 }
+
+@Suite(.serialized) struct ServicesTests {
+    @Test func anAnalysisSendsThroughTheServices() throws {
+        let tago = try LocalTago()
+        let (analysis, token) = try tago.account.createAnalysis(NewAnalysis(name: "alarms"))
+        let services = TagoServices(analysisToken: try #require(token), endpoint: tago.endpoint, http: tago.http)
+        try services.sendSMS(to: "+5511999999999", message: "Pump stopped")
+        try services.sendEmail(to: "ops@example.com", subject: "Daily report", message: "Attached.",
+                               attachment: .init(filename: "report.csv", archive: "time,temperature\n2026-11-29T00:00:00Z,21.5\n"))
+        try services.publishMQTT(topic: "gw/commands", message: "relay=on", bucket: "dev1", qos: 1)
+        try services.sendNotification(title: "Hot", message: "31 °C in the greenhouse", reference: "dev1")
+        try services.log("checked 12 devices")
+        let outbox = tago.emulator.servicesOutbox
+        #expect(outbox.map(\.service) == ["sms", "email", "mqtt", "notification", "console"])
+        #expect(outbox.allSatisfy { $0.analysis == analysis })
+        #expect(outbox[1].message["attachment"]?["filename"]?.stringValue == "report.csv")
+        #expect(outbox[2].message["qos"]?.numberValue == 1)
+
+        #expect { try services.sendSMS(to: "", message: "x") } throws: { ($0 as? TagoError)?.kind == .validation }
+        #expect { try services.publishMQTT(topic: "t", message: "m", qos: 3) } throws: { ($0 as? TagoError)?.message.contains("qos") == true }
+        let stranger = TagoServices(analysisToken: "a-000000000000000000000000", endpoint: tago.endpoint, http: tago.http)
+        #expect { try stranger.sendNotification(title: "t", message: "m") } throws: { ($0 as? TagoError)?.kind == .unauthorized }
+        #expect(tago.emulator.servicesOutbox.count == 5, "refused requests send nothing")
+    }
+}
