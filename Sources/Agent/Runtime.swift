@@ -14,6 +14,7 @@ public final class StopSignal: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var stopped = false
+    private var pokes = 0
 
     public init() {
         pthread_mutex_init(mutex, nil)
@@ -44,7 +45,15 @@ public final class StopSignal: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    /// Sleeps up to `milliseconds` on the monotonic clock, returning early when stopped.
+    /// Wakes a `sleep` early without stopping (new work for the sleeper).
+    public func poke() {
+        pthread_mutex_lock(mutex)
+        pokes += 1
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Sleeps up to `milliseconds` on the monotonic clock, returning early when stopped or poked.
     /// Returns false if stopped.
     @discardableResult
     public func sleep(milliseconds: Int64, clock: MonotonicClock) -> Bool {
@@ -55,7 +64,8 @@ public final class StopSignal: @unchecked Sendable {
         var deadline = timespec(tv_sec: now.tv_sec + Int(milliseconds / 1000) + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        while !stopped {
+        let poked = pokes
+        while !stopped && pokes == poked {
             if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
         }
         return !stopped
@@ -65,6 +75,8 @@ public final class StopSignal: @unchecked Sendable {
 /// What the running agent has done, for the live line and `status`.
 public struct AgentCounters: Sendable {
     public var sampled = 0
+    /// Edge analyses run.
+    public var analysisRuns = 0
     public var sensorFailures = 0
     public var spooled = 0
     public var delivered = 0
@@ -93,6 +105,9 @@ public final class AgentRuntime: @unchecked Sendable {
     private var counters = AgentCounters()
     private var running = 0
     public let stopSignal = StopSignal()
+    /// Wakes the analysis thread when readings trigger an analysis.
+    private let analysisSignal = StopSignal()
+    private var analysisQueue: [(analysis: Int, scope: [Reading])] = []
     /// Settings from configuration_params and the MQTT downlink, over the file's.
     public let remote: RemoteSettings
     /// Stamps readings from the monotonic clock until the system clock is trusted.
@@ -182,12 +197,20 @@ public final class AgentRuntime: @unchecked Sendable {
             uplinkLoop()
             lock.withLock { running -= 1 }
         }
+        if !config.analyses.isEmpty {
+            lock.withLock { running += 1 }
+            startThread { [self] in
+                analysisLoop()
+                lock.withLock { running -= 1 }
+            }
+        }
     }
 
     /// Stops sampling and uploading, waits up to `milliseconds` for both to end, and makes the
     /// spool durable.
     public func stop(waitMilliseconds: Int64 = 5_000) {
         stopSignal.stop()
+        analysisSignal.stop()
         var waited: Int64 = 0
         while lock.withLock({ running > 0 }), waited < waitMilliseconds {
             clock.sleep(microseconds: 20_000)
@@ -280,6 +303,71 @@ public final class AgentRuntime: @unchecked Sendable {
                     $0.sampled += readings.count
                     $0.spooled += readings.count
                     for r in readings { $0.lastReadings[r.variable] = r }
+                }
+                triggerAnalyses(readings)
+            } catch {
+                log(.error, "spool: \(error)")
+            }
+        }
+    }
+
+    // MARK: analyses at the edge
+
+    /// Queues every analysis that one of `readings`' variables triggers, with those readings as its scope.
+    private func triggerAnalyses(_ readings: [Reading]) {
+        guard !config.analyses.isEmpty else { return }
+        var queued = false
+        for (i, a) in config.analyses.enumerated() where !a.variables.isEmpty {
+            let scope = readings.filter { a.variables.contains($0.variable) }
+            guard !scope.isEmpty else { continue }
+            lock.withLock {
+                // One waiting run per analysis: a slow analysis sees the latest readings, not a backlog.
+                if let j = analysisQueue.firstIndex(where: { $0.analysis == i }) { analysisQueue[j].scope = scope } else { analysisQueue.append((i, scope)) }
+            }
+            queued = true
+        }
+        if queued { analysisSignal.poke() }
+    }
+
+    /// Runs queued and timed analyses one at a time, so a slow one never holds up sampling or
+    /// uploading; their output readings go through the spool like any other.
+    private func analysisLoop() {
+        let start = clock.nanoseconds()
+        var due = config.analyses.map { $0.intervalMilliseconds > 0 ? start + UInt64($0.intervalMilliseconds) * 1_000_000 : UInt64.max }
+        while !stopSignal.isStopped {
+            // A timer that is due goes first, so analyses triggered by every reading cannot starve it.
+            var work: (analysis: Int, scope: [Reading])?
+            if let i = due.indices.min(by: { due[$0] < due[$1] }), due[i] <= clock.nanoseconds() {
+                work = (i, [])
+                due[i] = clock.nanoseconds() + UInt64(config.analyses[i].intervalMilliseconds) * 1_000_000
+            } else {
+                work = lock.withLock { analysisQueue.isEmpty ? nil : analysisQueue.removeFirst() }
+            }
+            guard let (i, scope) = work else {
+                let soonest = due.min() ?? UInt64.max
+                let now = clock.nanoseconds()
+                let wait = soonest == UInt64.max ? 60_000 : Int64(min((soonest &- now) / 1_000_000 + 1, 60_000))
+                analysisSignal.sleep(milliseconds: max(wait, 1), clock: clock)
+                continue
+            }
+            let analysis = config.analyses[i]
+            let run = EdgeAnalysisRunner.run(analysis, scope: scope, token: token, clock: clock)
+            for line in run.log { log(.info, "analysis '\(analysis.name)': \(line)") }
+            for problem in run.rejected { log(.warning, "analysis '\(analysis.name)': output refused: \(problem)") }
+            if run.timedOut {
+                log(.warning, "analysis '\(analysis.name)' was killed at its time limit (\(formatDuration(analysis.timeoutMilliseconds)))")
+            } else if let status = run.status, status != 0 {
+                log(.warning, "analysis '\(analysis.name)' exited with status \(status)")
+            } else if run.status == nil {
+                log(.error, "analysis '\(analysis.name)' could not run")
+            }
+            update { $0.analysisRuns += 1 }
+            guard !run.readings.isEmpty else { continue }
+            do {
+                try spool.append(run.readings.map(ReadingCodec.encode))
+                update {
+                    $0.spooled += run.readings.count
+                    for r in run.readings { $0.lastReadings[r.variable] = r }
                 }
             } catch {
                 log(.error, "spool: \(error)")

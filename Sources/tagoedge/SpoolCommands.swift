@@ -132,38 +132,3 @@ struct SpoolCommand: ParsableCommand {
     }
 }
 
-struct DataObjectError: Error {
-    var message: String
-}
-
-/// A TagoIO data object (as JSON) to a reading, checked with TagoIO's documented rules.
-func dataObjectToReading(_ v: JSONValue, now: Timestamp) throws -> Reading {
-    guard case .object = v else { throw DataObjectError(message: "expected a JSON object like {\"variable\": \"t\", \"value\": 21.5}") }
-    guard let variable = v["variable"]?.stringValue else { throw DataObjectError(message: "'variable' is missing or not a string") }
-    if let problem = tagoVariableNameProblem(variable) { throw DataObjectError(message: "variable '\(variable)' \(problem)") }
-    let value: ReadingValue
-    switch v["value"] {
-    case .number(let n)?: value = .number(n)
-    case .bool(let b)?: value = .bool(b)
-    case .string(let s)?:
-        guard s.utf8.count <= 6_000 else { throw DataObjectError(message: "'value' is longer than TagoIO's 6 kB") }
-        value = .string(s)
-    default: throw DataObjectError(message: "'value' must be a number, a string or a boolean")
-    }
-    var unit: String?
-    if let u = v["unit"] {
-        guard let s = u.stringValue, s.count <= 25 else { throw DataObjectError(message: "'unit' must be a string of at most 25 characters") }
-        unit = s
-    }
-    var time = now
-    if let t = v["time"] {
-        guard let s = t.stringValue, let parsed = Timestamp(iso8601: s) else { throw DataObjectError(message: "'time' must be an ISO 8601 time such as 2026-11-29T10:00:00Z") }
-        time = parsed
-    }
-    var metadata: [String: String] = [:]
-    if let m = v["metadata"] {
-        guard case .object(let members) = m else { throw DataObjectError(message: "'metadata' must be an object") }
-        for (k, value) in members { metadata[k] = value.stringValue ?? value.serialized }
-    }
-    return Reading(variable: variable, value: value, unit: unit, time: time, metadata: metadata)
-}

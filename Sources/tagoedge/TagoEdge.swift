@@ -24,7 +24,7 @@ struct TagoEdge: ParsableCommand {
         commandName: "tagoedge",
         abstract: "An edge-gateway agent for TagoIO: reads sensors, spools readings, uploads them.",
         version: version,
-        subcommands: [Run.self, Status.self, DoctorCommand.self, Provision.self, Read.self, Scan.self, CheckConfig.self, SpoolCommand.self, EmulatorCommand.self, DeadLetterCommand.self]
+        subcommands: [Run.self, Status.self, DoctorCommand.self, Provision.self, Read.self, Scan.self, CheckConfig.self, SpoolCommand.self, EmulatorCommand.self, DeadLetterCommand.self, AnalysisCommand.self]
     )
 
     /// Runs the command line, mapping errors to the documented exit codes (2 for bad usage).

@@ -226,6 +226,8 @@ public struct AgentConfig: Sendable {
     public var agent = AgentSettings()
     public var sensors: [SensorConfig] = []
     public var outputs: [OutputConfig] = []
+    /// Analyses run on the gateway, by readings or on a timer (`[[analysis]]`).
+    public var analyses: [EdgeAnalysis] = []
     /// Not errors, but worth saying (a literal token, a sensor disabled).
     public var warnings: [ConfigError] = []
 

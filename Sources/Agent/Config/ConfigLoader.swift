@@ -192,6 +192,48 @@ struct ConfigLoader {
                 top.fail("output", "outputs are written as [[output]] tables")
             }
         }
+        if let n = top.node("analysis") {
+            if case .array(let items) = n.value {
+                for (index, item) in items.enumerated() {
+                    guard case .table(let t) = item.value else { continue }
+                    var r = TableReader(t, path: "analysis[\(index)]", file: file)
+                    let name = r.string("name") ?? ""
+                    if name.isEmpty { r.fail("name", "is required", line: t.line) }
+                    let program = r.string("program") ?? ""
+                    if program.isEmpty { r.fail("program", "is required: the executable to run (a path, or a name on PATH)", line: t.line) }
+                    var a = EdgeAnalysis(name: name, program: program.hasPrefix("/") || !program.contains("/") ? program : config.resolve(program))
+                    a.line = t.line
+                    if let node = r.node("arguments") {
+                        if case .array(let list) = node.value, list.allSatisfy({ if case .string = $0.value { true } else { false } }) {
+                            a.arguments = list.compactMap { if case .string(let s) = $0.value { s } else { nil } }
+                        } else {
+                            r.fail("arguments", "expected an array of strings")
+                        }
+                    }
+                    if let node = r.node("variables") {
+                        if case .array(let list) = node.value, list.allSatisfy({ if case .string = $0.value { true } else { false } }) {
+                            a.variables = list.compactMap { if case .string(let s) = $0.value { s } else { nil } }
+                        } else {
+                            r.fail("variables", "expected an array of variable names, e.g. [\"env_temperature\"]")
+                        }
+                    }
+                    if let ms = r.duration("interval", minimum: 1_000) { a.intervalMilliseconds = ms }
+                    if let ms = r.duration("timeout", minimum: 100) { a.timeoutMilliseconds = ms }
+                    if let env = r.subtable("environment") {
+                        for (k, node) in env.entries {
+                            if case .string(let v) = node.value { a.environment.append((k, v)) } else { r.fail("environment", "\(k): expected a string", line: node.line) }
+                        }
+                    }
+                    if a.variables.isEmpty && a.intervalMilliseconds == 0 && !name.isEmpty {
+                        r.fail("variables", "give the variables that trigger it, an interval, or both", line: t.line)
+                    }
+                    finish(&r, valid: ["name", "program", "arguments", "variables", "interval", "timeout", "environment"])
+                    config.analyses.append(a)
+                }
+            } else {
+                top.fail("analysis", "analyses are written as [[analysis]] tables")
+            }
+        }
         finish(&top, valid: Self.topKeys)
         var seen: [String: Int] = [:]
         for s in config.sensors {
@@ -214,7 +256,7 @@ struct ConfigLoader {
         return config
     }
 
-    static let topKeys = ["device", "uplink", "mqtt", "spool", "agent", "sensor", "output"]
+    static let topKeys = ["device", "uplink", "mqtt", "spool", "agent", "sensor", "output", "analysis"]
 
     mutating func device(_ t: TOMLTable, _ warnings: inout [ConfigError]) -> DeviceSettings {
         var d = DeviceSettings()
