@@ -115,6 +115,14 @@ final class AccountResources {
         case ("GET", "account") where parts.count == 1:
             return .ok(.object([("id", .string(profileID)), ("name", .string("TagoEdge Emulator")), ("email", .string("emulator@localhost")),
                                 ("plan", .string("scale")), ("active", .bool(true)), ("created_at", .string(now().iso8601))]))
+        case ("POST", "account") where parts == ["account", "profile", "token"]:
+            // A profile token from the account's credentials (what `tokenCreate` in the SDK does).
+            guard let name = body?["name"]?.stringValue, !name.isEmpty else { return .fail(400, "name is required") }
+            guard body?["profile_id"]?.stringValue == profileID else { return .fail(400, "profile_id does not name a profile of this account") }
+            guard body?["email"]?.stringValue == "emulator@localhost", !(body?["password"]?.stringValue ?? "").isEmpty else {
+                return .fail(401, "Invalid email or password")
+            }
+            return profile("POST", ["profile", profileID, "token"], body)
         case (_, "profile"):
             return profile(method, parts, body)
         case (_, "notification"):

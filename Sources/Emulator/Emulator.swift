@@ -285,11 +285,23 @@ public final class Emulator: @unchecked Sendable {
         }
         if parts.first != "device" {
             var json: JSONValue?
+            var query = r.query
             if !r.body.isEmpty {
-                guard case .success(let v) = body(r) else { return fail(400, "the body is not JSON") }
-                json = v
+                if case .success(let v) = body(r) {
+                    json = v
+                } else if r.method == "GET" {
+                    // The SDK sends a list's parameters as a form in the body of its GET.
+                    for pair in String(decoding: r.body, as: UTF8.self).split(separator: "&") {
+                        let kv = pair.split(separator: "=", maxSplits: 1)
+                        query.append((percentDecode(kv[0]), kv.count > 1 ? percentDecode(kv[1]) : ""))
+                    }
+                } else if r.path.hasSuffix("/run") {
+                    json = .string(String(decoding: r.body, as: UTF8.self))  // the SDK form-encodes a run's scope
+                } else {
+                    return fail(400, "the body is not JSON")
+                }
             }
-            guard let answer = resources.handle(method: r.method, parts: parts, query: r.query, body: json) else {
+            guard let answer = resources.handle(method: r.method, parts: parts, query: query, body: json) else {
                 return fail(404, "\(r.path) is not emulated")
             }
             if answer.status < 300, r.method != "GET" { dirty = true }

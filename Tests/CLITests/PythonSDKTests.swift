@@ -15,6 +15,9 @@ import Emulator
         let emulator = try Emulator(options: options)
         let port = try emulator.start()
         defer { emulator.stop() }
+        // What TagoIO would have put in the account's inbox.
+        _ = emulator.addAccountNotification(title: "Limit", message: "90 % of the data limit")
+        _ = emulator.addAccountNotification(title: "Shared", message: "a dashboard was shared with you", acceptable: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.python!)
         process.arguments = [CLI.root + "/Tests/Python/tago_sdk_against_emulator.py"]

@@ -86,4 +86,65 @@ check("account.devices.delete", deleted.get("status") is True and account.device
 
 check("a wrong profile token is refused", tago.Account("nope").devices.list().get("status") is False)
 
+# The rest of the Account calls of the original documentation.
+me = account.info()
+check("account.info", me.get("status") is True and me["result"]["email"] == "emulator@localhost", me)
+profile_id = account.profiles.list()["result"][0]["id"]
+made = account.tokenCreate({"name": "py token", "profile_id": profile_id, "email": "emulator@localhost",
+                            "password": "secret", "expire_time": "1 day"})
+check("account.tokenCreate", made.get("status") is True and made["result"]["token"].startswith("p-"), made)
+listed = account.profiles.tokenList(profile_id)
+check("account.profiles.tokenList", listed.get("status") is True and listed["result"][0]["name"] == "py token", listed)
+check("a new profile token works", tago.Account(made["result"]["token"]).buckets.list().get("status") is True)
+check("account.profiles.tokenDelete", account.profiles.tokenDelete(profile_id, made["result"]["token"]).get("status") is True)
+
+for name, resource, body, key in [
+    ("buckets", account.buckets, {"name": "py bucket"}, "name"),
+    ("actions", account.actions, {"name": "py action", "type": "notification", "title": "t", "message": "m",
+                                  "trigger": [{"device": "d", "variable": "v", "is": ">", "value": "1"}]}, "name"),
+    ("analysis", account.analysis, {"name": "py analysis"}, "name"),
+    ("dashboards", account.dashboards, {"label": "py dashboard"}, "label"),
+    ("accessManagement", account.accessManagement, {"name": "py rule", "targets": [], "permissions": []}, "name"),
+]:
+    created = resource.create(body)
+    rid = created.get("result", {}).get("id") if created.get("status") else None
+    check(name + ".create", rid is not None, created)
+    check(name + ".list", any(i.get("id") == rid for i in resource.list().get("result", [])), resource.list())
+    check(name + ".info", resource.info(rid).get("result", {}).get(key) == body[key], resource.info(rid))
+    check(name + ".edit", resource.edit(rid, {key: body[key] + " 2"}).get("status") is True
+          and resource.info(rid)["result"][key] == body[key] + " 2")
+    if name == "analysis":
+        check("analysis.run", resource.run(rid, {"variable": "x", "value": 1}).get("status") is True)
+    if name == "dashboards":
+        widget = resource.widgets.create(rid, {"label": "py widget", "type": "display"})
+        wid = widget.get("result", {}).get("widget")
+        check("dashboards.widgets.create", wid is not None, widget)
+        check("dashboards.widgets.info", resource.widgets.info(rid, wid).get("result", {}).get("label") == "py widget")
+        check("dashboards.widgets.edit", resource.widgets.edit(rid, wid, {"label": "w2"}).get("status") is True)
+        check("dashboards.widgets.delete", resource.widgets.delete(rid, wid).get("status") is True)
+    check(name + ".delete", resource.delete(rid).get("status") is True and resource.info(rid).get("status") is False)
+check("actions.create refuses an unknown type", account.actions.create({"name": "x", "type": "teleport"}).get("status") is False)
+
+user = account.run.createUser({"name": "Ana", "email": "ana@example.com", "timezone": "UTC", "password": "pw"})
+uid = user.get("result", {}).get("user")
+check("run.createUser", uid is not None, user)
+check("run.listUsers", any(u.get("id") == uid for u in account.run.listUsers()["result"]))
+check("run.getUserInfo", account.run.getUserInfo(uid)["result"]["email"] == "ana@example.com")
+check("run.userEdit", account.run.userEdit(uid, {"name": "Ana S"}).get("status") is True)
+note = account.run.notificationCreate(uid, {"title": "Pump", "message": "stopped"})
+nid = note.get("result", {}).get("id")
+check("run.notificationCreate", nid is not None, note)
+check("run.notificationList", account.run.notificationList(uid)["result"][0]["title"] == "Pump")
+check("run.notificationEdit", account.run.notificationEdit(nid, {"message": "restarted"}).get("status") is True)
+check("run.notificationDelete", account.run.notificationDelete(nid).get("status") is True and account.run.notificationList(uid)["result"] == [])
+check("run.deleteUser", account.run.deleteUser(uid).get("status") is True)
+
+notes = account.notifications.list({})
+check("notifications.list", notes.get("status") is True and len(notes["result"]) == 2, notes)
+plain = [n["id"] for n in notes["result"] if n["status"] is None][0]
+pending = [n["id"] for n in notes["result"] if n["status"] == "pending"][0]
+check("notifications.markAsRead", account.notifications.markAsRead([plain]).get("status") is True)
+check("notifications.accept", account.notifications.accept(pending).get("status") is True)
+check("notifications.refuse (already accepted)", account.notifications.refuse(pending).get("status") is False)
+
 sys.exit(1 if failures else 0)
