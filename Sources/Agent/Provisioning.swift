@@ -19,6 +19,11 @@ public struct GatewaySpec: Sendable, Equatable {
     /// The device token's permission (`full`, `write`, `read`) and expiry (`never`, `1 year`, an ISO date).
     public var tokenPermission = "full"
     public var tokenExpire = "never"
+    /// A dashboard template (JSON in the templates folder) made for the gateway, and an access
+    /// rule template; `{serial}`, `{name}`, `{device_id}`, `{dashboard_id}` and `{tag:KEY}` in
+    /// their strings are filled in.
+    public var dashboard: String?
+    public var accessRule: String?
     /// Where the manifest defines it.
     public var line = 0
 
@@ -39,6 +44,7 @@ public struct GatewaySpec: Sendable, Equatable {
     public static func == (a: GatewaySpec, b: GatewaySpec) -> Bool {
         a.serial == b.serial && a.name == b.name && a.template == b.template && a.type == b.type && a.network == b.network
             && a.connector == b.connector && a.tokenPermission == b.tokenPermission && a.tokenExpire == b.tokenExpire
+            && a.dashboard == b.dashboard && a.accessRule == b.accessRule
             && a.tags.map { "\($0.key)=\($0.value)" } == b.tags.map { "\($0.key)=\($0.value)" }
             && a.params.map { "\($0.key)=\($0.value)" } == b.params.map { "\($0.key)=\($0.value)" }
     }
@@ -56,7 +62,7 @@ public struct GatewaySpec: Sendable, Equatable {
 /// per gateway with `serial`, `name` and any of the same keys; tags and params are tables of
 /// strings (`tags = { site = "north" }`), a gateway's merged over the defaults'.
 public enum Manifest {
-    static let optionalKeys = ["template", "type", "network", "connector", "token_permission", "token_expire"]
+    static let optionalKeys = ["template", "type", "network", "connector", "token_permission", "token_expire", "dashboard", "access_rule"]
 
     /// - Parameter templateExists: whether a `template` name can be read (checked here, with its line).
     public static func parse(_ text: String, file: String, templateExists: (String) -> Bool = { _ in true }) throws(ConfigErrors) -> [GatewaySpec] {
@@ -79,7 +85,9 @@ public enum Manifest {
             for (key, id) in [("network", g.network), ("connector", g.connector)] where id.isEmpty || !id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
                 errors.append(ConfigError(file: file, line: g.line, key: key, "'\(id)' is not a TagoIO id (letters and digits)"))
             }
-            if let t = g.template, !templateExists(t) { errors.append(ConfigError(file: file, line: g.line, key: "template", "no template '\(t)' (looked up in the templates folder)")) }
+            for (key, name) in [("template", g.template), ("dashboard", g.dashboard), ("access_rule", g.accessRule)] {
+                if let name, !templateExists(name) { errors.append(ConfigError(file: file, line: g.line, key: key, "no template '\(name)' (looked up in the templates folder)")) }
+            }
         }
         guard errors.isEmpty else { throw ConfigErrors(errors: errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) }) }
         guard !specs.isEmpty else { throw ConfigErrors(errors: [ConfigError(file: file, line: nil, key: nil, "the manifest lists no gateway")]) }
@@ -153,6 +161,8 @@ public enum Manifest {
             if !cell("connector").isEmpty { g.connector = cell("connector") }
             if !cell("token_permission").isEmpty { g.tokenPermission = cell("token_permission") }
             if !cell("token_expire").isEmpty { g.tokenExpire = cell("token_expire") }
+            if !cell("dashboard").isEmpty { g.dashboard = cell("dashboard") }
+            if !cell("access_rule").isEmpty { g.accessRule = cell("access_rule") }
             specs.append(g)
         }
         return (specs, errors)
@@ -175,6 +185,8 @@ public enum Manifest {
             if let v = r.string("connector") { g.connector = v }
             if let v = r.string("token_permission") { g.tokenPermission = v }
             if let v = r.string("token_expire") { g.tokenExpire = v }
+            if let v = r.string("dashboard") { g.dashboard = v }
+            if let v = r.string("access_rule") { g.accessRule = v }
             for key in ["tags", "params"] {
                 guard let t = r.subtable(key) else { continue }
                 var merged = key == "tags" ? g.tags : g.params
@@ -464,10 +476,70 @@ public final class Provisioner {
                 if status == .present { notes.append("token created") }
             }
             try writeBundle(g, directory: dir, token: token ?? "")
+            let dashboardID = try g.dashboard.flatMap { name throws in try ensureDashboard(g, template: name, deviceID: id, notes: &notes) }
+            if let rule = g.accessRule { try ensureAccessRule(g, template: rule, deviceID: id, dashboardID: dashboardID, notes: &notes) }
             return ProvisionOutcome(serial: g.serial, status: status, deviceID: id, detail: notes.joined(separator: "; "))
         } catch {
             return ProvisionOutcome(serial: g.serial, status: .failed, deviceID: nil, detail: "\(error)")
         }
+    }
+
+    /// `{serial}`, `{name}`, `{device_id}`, `{dashboard_id}`, `{tag:KEY}` in every string of `v`.
+    func fill(_ v: JSONValue, _ g: GatewaySpec, deviceID: String, dashboardID: String?) -> JSONValue {
+        switch v {
+        case .string(var s):
+            s = s.replacingOccurrences("{serial}", with: g.serial).replacingOccurrences("{name}", with: g.name)
+                .replacingOccurrences("{device_id}", with: deviceID).replacingOccurrences("{dashboard_id}", with: dashboardID ?? "")
+            for t in g.tags { s = s.replacingOccurrences("{tag:\(t.key)}", with: t.value) }
+            return .string(s)
+        case .array(let items): return .array(items.map { fill($0, g, deviceID: deviceID, dashboardID: dashboardID) })
+        case .object(let members): return .object(members.map { ($0.0, fill($0.1, g, deviceID: deviceID, dashboardID: dashboardID)) })
+        default: return v
+        }
+    }
+
+    private func template(_ name: String) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(try readTemplate(name))
+        } catch {
+            throw TokenError(description: "template \(name): \(error)")
+        }
+    }
+
+    /// The gateway's dashboard (found by its `serial` tag), made from the template when missing:
+    /// `{"label": …, "widgets": [{"label", "type", "variables": [...]}]}`, each widget showing the
+    /// gateway's device.
+    private func ensureDashboard(_ g: GatewaySpec, template name: String, deviceID: String, notes: inout [String]) throws -> String? {
+        let tag = [(key: "serial", value: g.serial)]
+        let found = try limiter.call("GET /dashboard") { () throws(TagoError) in try account.dashboards.list(fields: ["id", "label", "tags"], tags: tag) }
+        if let id = found.first?["id"]?.stringValue { return id }
+        guard !dryRun else { notes.append("would create its dashboard"); return nil }
+        let t = fill(try template(name), g, deviceID: deviceID, dashboardID: nil)
+        var dashboard = NewDashboard(label: t["label"]?.stringValue ?? g.name)
+        dashboard.tags = tag + [(key: "provisioned_by", value: "tagoedge")]
+        let id = try limiter.call("POST /dashboard") { () throws(TagoError) in try account.createDashboard(dashboard) }
+        for w in t["widgets"]?.arrayValue ?? [] {
+            var widget = NewWidget(label: w["label"]?.stringValue ?? "", type: w["type"]?.stringValue ?? "display")
+            widget.data = [(origin: deviceID, variables: (w["variables"]?.arrayValue ?? []).compactMap(\.stringValue))]
+            if let display = w["display"] { widget.display = display }
+            _ = try limiter.call("POST /dashboard/widget") { () throws(TagoError) in try account.createWidget(dashboard: id, widget) }
+        }
+        notes.append("dashboard created")
+        return id
+    }
+
+    /// The gateway's access rule (found by its `serial` tag), made from the template when missing:
+    /// `{"name", "targets", "permissions"}`.
+    private func ensureAccessRule(_ g: GatewaySpec, template name: String, deviceID: String, dashboardID: String?, notes: inout [String]) throws {
+        let tag = [(key: "serial", value: g.serial)]
+        let found = try limiter.call("GET /am") { () throws(TagoError) in try account.accessRules.list(fields: ["id", "name", "tags"], tags: tag) }
+        guard found.isEmpty else { return }
+        guard !dryRun else { notes.append("would create its access rule"); return }
+        let t = fill(try template(name), g, deviceID: deviceID, dashboardID: dashboardID)
+        var rule = NewAccessRule(name: t["name"]?.stringValue ?? "\(g.serial) access", targets: t["targets"] ?? .array([]), permissions: t["permissions"] ?? .array([]))
+        rule.tags = tag + [(key: "provisioned_by", value: "tagoedge")]
+        _ = try limiter.call("POST /am") { () throws(TagoError) in try account.createAccessRule(rule) }
+        notes.append("access rule created")
     }
 
     /// Whether TagoIO still accepts `token` for device `id`: `GET /info` answers with the device;

@@ -117,3 +117,17 @@ public func formatByteSize(_ bytes: Int64) -> String {
     let tenths = Int((value * 10).rounded())
     return "\(tenths / 10).\(abs(tenths % 10)) \(units[i])"
 }
+
+extension String {
+    /// Every occurrence of `target` replaced (what Foundation's method of the same name does).
+    public func replacingOccurrences(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: target) {
+            out += rest[..<r.lowerBound] + replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}

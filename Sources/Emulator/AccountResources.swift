@@ -207,6 +207,14 @@ final class AccountResources {
                 return parts.count == 1 ? text == parts[0] : text.hasPrefix(parts[0]) && text.hasSuffix(parts.last!)
             }
         }
+        var i = 0
+        while let key = value("filter[tags][\(i)][key]") {
+            let wanted = value("filter[tags][\(i)][value]")
+            objects = objects.filter { o in
+                (o["tags"]?.arrayValue ?? []).contains { $0["key"]?.stringValue == key && (wanted == nil || $0["value"]?.stringValue == wanted) }
+            }
+            i += 1
+        }
         let pageItems = objects.dropFirst((page - 1) * amount).prefix(amount)
         return .ok(.array(pageItems.map { o in
             guard case .object(let all) = o else { return o }

@@ -9,10 +9,15 @@ public struct TagoResource: Sendable {
 
     /// One page of the resources: `fields` of each, optionally those whose name matches `name`
     /// (`*` is a wildcard).
-    public func list(page: Int = 1, amount: Int = 20, fields: [String] = ["id", "name"], name: String? = nil) throws(TagoError) -> [JSONValue] {
+    public func list(page: Int = 1, amount: Int = 20, fields: [String] = ["id", "name"], name: String? = nil,
+                     tags: [(key: String, value: String)] = []) throws(TagoError) -> [JSONValue] {
         var q: [(String, String)] = [("page", String(page)), ("amount", String(amount))]
         for f in fields { q.append(("fields[]", f)) }
         if let name { q.append(("filter[name]", name)) }
+        for (i, t) in tags.enumerated() {
+            q.append(("filter[tags][\(i)][key]", t.key))
+            q.append(("filter[tags][\(i)][value]", t.value))
+        }
         return try caller.call("GET", "/\(path)", query: q).arrayValue ?? []
     }
 

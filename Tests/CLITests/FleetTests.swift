@@ -134,6 +134,51 @@ import TagoKit
         #expect(try CLI.run(["check-config", fleet.dir + "/out/TOML-1/tagoedge.toml"]).status == 0)
     }
 
+    @Test func eachGatewayGetsItsDashboardAndAccessRuleOnce() throws {
+        let fleet = try Fleet()
+        let manifest = fleet.dir + "/dash.toml"
+        try """
+            [defaults]
+            dashboard = "dashboard-gateway.json"
+            access_rule = "access-site-users.json"
+
+            [[gateway]]
+            serial = "D1"
+            name = "Greenhouse"
+            tags = { site = "north" }
+
+            [[gateway]]
+            serial = "D2"
+            name = "Barn"
+            tags = { site = "east" }
+            access_rule = "no-such-rule.json"
+            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let refused = try fleet.run(manifest)
+        #expect(refused.status == 2 && refused.stderr.contains("dash.toml:10: access_rule: no template 'no-such-rule.json'"), "\(refused.stderr)")
+        try String(contentsOfFile: manifest, encoding: .utf8).replacingOccurrences(of: "access_rule = \"no-such-rule.json\"", with: "")
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let first = try fleet.run(manifest)
+        #expect(first.status == 0, "\(first.lines) \(first.stderr)")
+        #expect(first.lines.first?["detail"]?.stringValue == "dashboard created; access rule created")
+        let account = fleet.account
+        let device = try #require(try account.devices(tags: [("serial", "D1")]).first?["id"]?.stringValue)
+        let dashboards = try account.dashboards.list(fields: ["id", "label", "tags"], tags: [("serial", "D1")])
+        #expect(dashboards.count == 1)
+        #expect(dashboards.first?["label"]?.stringValue == "Greenhouse (D1)")
+        let dashboard = try #require(dashboards.first?["id"]?.stringValue)
+        let rule = try #require(try account.accessRules.list(fields: ["id", "name", "targets", "permissions"], tags: [("serial", "D1")]).first)
+        #expect(rule["name"]?.stringValue == "D1: users of site north see its dashboard")
+        #expect(rule["targets"]?.serialized.contains(#""value":"north""#) == true)
+        #expect(rule["permissions"]?.serialized.contains(dashboard) == true)
+        #expect(rule["permissions"]?.serialized.contains(device) == true)
+        // Again: nothing made twice.
+        let second = try fleet.run(manifest)
+        #expect(second.status == 0)
+        #expect(second.lines.prefix(2).allSatisfy { $0["detail"]?.stringValue == "" }, "\(second.lines)")
+        #expect(try account.dashboards.list(amount: 100).count == 2)
+        #expect(try account.accessRules.list(amount: 100).count == 2)
+    }
+
     @Test func aTerminalGetsAProgressBar() throws {
         let fleet = try Fleet()
         let manifest = fleet.dir + "/bar.csv"
