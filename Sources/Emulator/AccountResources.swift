@@ -58,6 +58,9 @@ final class AccountResources {
     /// What analyses sent through the services (`sms`, `email`, `mqtt`, `notification`, `console`).
     private(set) var outbox: [(service: String, analysis: String, message: JSONValue)] = []
     let profileID: String
+    /// TagoRUN: the end-user application's settings.
+    private var runSettings: JSONValue = .object([("name", .string("TagoEdge Run")), ("url", .string("tagoedge.run.emulator")),
+                                                  ("sidebar_color", .string("#21409a")), ("signup_method", .string("default"))])
     private let newID: () -> String
     private let now: () -> Timestamp
 
@@ -134,6 +137,16 @@ final class AccountResources {
         case (_, "dashboard") where parts.count >= 3 && parts[2] == "widget":
             guard find("dashboard", parts[1]) != nil else { return .fail(404, "Dashboard not found") }
             return collection("dashboard/\(parts[1])/widget", kind: Self.kinds["widget"]!, method: method, id: parts.count > 3 ? parts[3] : nil, query: query, body: body)
+        case ("GET", "run") where parts.count == 1:
+            return .ok(runSettings)
+        case ("PUT", "run") where parts.count == 1:
+            guard let body, case .object(let changes) = body, case .object(var fields) = runSettings else { return .fail(400, "the body must be a JSON object") }
+            for (k, v) in changes where k != "profile" {
+                if let j = fields.firstIndex(where: { $0.0 == k }) { fields[j].1 = v } else { fields.append((k, v)) }
+            }
+            if let url = JSONValue.object(fields)["url"]?.stringValue, url.isEmpty || url.contains(" ") { return .fail(400, "url must be a host name") }
+            runSettings = .object(fields)
+            return .ok(.string("TagoIO Run Successfully Updated"))
         case ("GET", "run") where parts.count == 3 && parts[1] == "notification":
             let list = (items["run/notification"] ?? []).filter { $0.object["run_user"]?.stringValue == parts[2] }.map(\.object)
             return .ok(.array(list))

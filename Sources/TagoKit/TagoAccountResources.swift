@@ -307,6 +307,10 @@ extension TagoAccount {
     public func acceptNotification(_ id: String) throws(TagoError) { _ = try caller.call("POST", "/notification/accept/\(percentEncode(id))") }
     public func refuseNotification(_ id: String) throws(TagoError) { _ = try caller.call("POST", "/notification/refuse/\(percentEncode(id))") }
 
+    /// TagoRUN's settings (the end-user application: name, URL, colours, sign-up …).
+    public func runInfo() throws(TagoError) -> JSONValue { try caller.call("GET", "/run") }
+    public func editRun(_ changes: JSONValue) throws(TagoError) { _ = try caller.call("PUT", "/run", body: changes) }
+
     /// A run user's push notifications.
     public func runNotifications(user: String) throws(TagoError) -> [JSONValue] { try caller.call("GET", "/run/notification/\(percentEncode(user))").arrayValue ?? [] }
     public func createRunNotification(user: String, title: String, message: String) throws(TagoError) -> String {

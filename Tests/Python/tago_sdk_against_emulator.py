@@ -125,6 +125,8 @@ for name, resource, body, key in [
     check(name + ".delete", resource.delete(rid).get("status") is True and resource.info(rid).get("status") is False)
 check("actions.create refuses an unknown type", account.actions.create({"name": "x", "type": "teleport"}).get("status") is False)
 
+check("run.info", account.run.info().get("result", {}).get("name") == "TagoEdge Run")
+check("run.edit", account.run.edit({"name": "Portal"}).get("status") is True and account.run.info()["result"]["name"] == "Portal")
 user = account.run.createUser({"name": "Ana", "email": "ana@example.com", "timezone": "UTC", "password": "pw"})
 uid = user.get("result", {}).get("user")
 check("run.createUser", uid is not None, user)

@@ -127,6 +127,11 @@ import TagoKit
         #expect { try account.createAccessRule(NewAccessRule(name: "bad", targets: .string("all"), permissions: .array([]))) } throws: { ($0 as? TagoError)?.kind == .validation }
         try account.accessRules.delete(rule)
 
+        #expect(try account.runInfo()["name"]?.stringValue == "TagoEdge Run")
+        try account.editRun(.object([("name", .string("Greenhouse Portal"))]))
+        #expect(try account.runInfo()["name"]?.stringValue == "Greenhouse Portal")
+        #expect { try account.editRun(.object([("url", .string("no spaces allowed"))])) } throws: { ($0 as? TagoError)?.kind == .validation }
+
         var user = NewRunUser(name: "Ana", email: "ana@example.com", timezone: "America/Sao_Paulo")
         user.tags = [("role", "technician")]
         let ana = try account.createRunUser(user)
