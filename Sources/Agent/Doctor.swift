@@ -290,7 +290,7 @@ public struct Doctor {
                 }
                 return DoctorCheck("sensor", s.name, .failed, "\(place): \(error)", fix: fix)
             }
-            let values = outcome.readings.prefix(4).map { "\($0.variable) = \($0.value.text)\($0.unit.map { " " + $0 } ?? "")" }.joined(separator: ", ")
+            let values = outcome.readings.prefix(4).map { "\($0.variable) = \($0.value.display)\($0.unit.map { " " + $0 } ?? "")" }.joined(separator: ", ")
             return DoctorCheck("sensor", s.name, .ok, "\(place)\(s.simulate != nil ? " (simulated)" : ""): \(values)")
         }
     }
@@ -417,16 +417,6 @@ public struct Doctor {
     private func groupName(_ gid: gid_t) -> String { getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? "\(gid)" }
     private func userName(_ uid: uid_t) -> String { getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? "\(uid)" }
     private func octal(_ m: mode_t) -> String { "0" + String(m, radix: 8) }
-}
-
-extension ReadingValue {
-    var text: String {
-        switch self {
-        case .number(let v): JSONValue.format(v)
-        case .bool(let b): b ? "true" : "false"
-        case .string(let s): s
-        }
-    }
 }
 
 extension String {

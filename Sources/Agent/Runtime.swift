@@ -283,7 +283,7 @@ public final class AgentRuntime: @unchecked Sendable {
                 // The next read is due one interval after this one was due: no drift; skip missed ones.
                 due[i] += interval
                 if due[i] < clock.nanoseconds() { due[i] = clock.nanoseconds() + interval }
-                log(.debug, "sensor '\(sensor.config.name)': " + outcome.readings.map { "\($0.variable)=\($0.value.text)" }.joined(separator: " "))
+                log(.debug, "sensor '\(sensor.config.name)': " + outcome.readings.map { "\($0.variable)=\($0.value.display)" }.joined(separator: " "))
                 for r in outcome.readings { payloads.append(ReadingCodec.encode(r)) }
                 readings += outcome.readings
             }

@@ -4,6 +4,15 @@ public enum ReadingValue: Sendable, Equatable {
     case bool(Bool)
     case string(String)
 
+    /// The value as people read it: numbers as JSON writes them, `true`/`false`, strings as they are.
+    public var display: String {
+        switch self {
+        case .number(let v): JSONValue.format(v)
+        case .bool(let b): b ? "true" : "false"
+        case .string(let s): s
+        }
+    }
+
     /// The number this value holds, if it is one.
     public var number: Double? {
         if case .number(let v) = self { return v }

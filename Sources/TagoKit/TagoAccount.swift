@@ -37,13 +37,7 @@ public final class TagoAccount: Sendable {
     /// `GET /device`, one page (pages start at 1).
     public func devices(page: Int = 1, amount: Int = 20, fields: [String] = ["id", "name", "tags"], name: String? = nil,
                         tags: [(key: String, value: String)] = [], orderBy: String = "name,asc") throws(TagoError) -> [JSONValue] {
-        var q: [(String, String)] = [("page", String(page)), ("amount", String(amount))]
-        for f in fields { q.append(("fields[]", f)) }
-        if let name { q.append(("filter[name]", name)) }
-        for (i, t) in tags.enumerated() {
-            q.append(("filter[tags][\(i)][key]", t.key))
-            q.append(("filter[tags][\(i)][value]", t.value))
-        }
+        var q = listQuery(page: page, amount: amount, fields: fields, name: name, tags: tags)
         q.append(("orderBy", orderBy))
         return try caller.call("GET", "/device", query: q).arrayValue ?? []
     }

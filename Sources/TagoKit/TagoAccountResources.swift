@@ -11,14 +11,7 @@ public struct TagoResource: Sendable {
     /// (`*` is a wildcard).
     public func list(page: Int = 1, amount: Int = 20, fields: [String] = ["id", "name"], name: String? = nil,
                      tags: [(key: String, value: String)] = []) throws(TagoError) -> [JSONValue] {
-        var q: [(String, String)] = [("page", String(page)), ("amount", String(amount))]
-        for f in fields { q.append(("fields[]", f)) }
-        if let name { q.append(("filter[name]", name)) }
-        for (i, t) in tags.enumerated() {
-            q.append(("filter[tags][\(i)][key]", t.key))
-            q.append(("filter[tags][\(i)][value]", t.value))
-        }
-        return try caller.call("GET", "/\(path)", query: q).arrayValue ?? []
+        try caller.call("GET", "/\(path)", query: listQuery(page: page, amount: amount, fields: fields, name: name, tags: tags)).arrayValue ?? []
     }
 
     public func info(_ id: String) throws(TagoError) -> JSONValue { try caller.call("GET", "/\(path)/\(percentEncode(id))") }
@@ -36,6 +29,18 @@ public struct TagoResource: Sendable {
         }
         return id
     }
+}
+
+/// The query of a list call: a page, the fields wanted, a name pattern (`*` wildcards), tags.
+func listQuery(page: Int, amount: Int, fields: [String], name: String?, tags: [(key: String, value: String)]) -> [(String, String)] {
+    var q: [(String, String)] = [("page", String(page)), ("amount", String(amount))]
+    for f in fields { q.append(("fields[]", f)) }
+    if let name { q.append(("filter[name]", name)) }
+    for (i, t) in tags.enumerated() {
+        q.append(("filter[tags][\(i)][key]", t.key))
+        q.append(("filter[tags][\(i)][value]", t.value))
+    }
+    return q
 }
 
 /// `key`/`value` pairs, as TagoIO writes tags and environment variables.

@@ -143,16 +143,6 @@ extension CheckConfig {
     }
 }
 
-extension ReadingValue {
-    var display: String {
-        switch self {
-        case .number(let v): JSONValue.format(v)
-        case .bool(let b): b ? "true" : "false"
-        case .string(let s): s
-        }
-    }
-}
-
 /// Left-aligned columns separated by two spaces.
 func table(_ rows: [[String]]) -> String {
     guard let first = rows.first else { return "" }

@@ -281,52 +281,68 @@ final class AgentTestSetup {
         emulator.stop()
         try? FileManager.default.removeItem(atPath: dir)
     }
+
+    /// A config for a short agent run against this emulator: the token from `tokenVariable`, a
+    /// small spool here, uploads every 200 ms, no params polling, no telemetry; then `rest`.
+    func config(tokenVariable: String, agent: String = "", _ rest: String) -> String {
+        """
+        [device]
+        token = "env:\(tokenVariable)"
+        api = "http://127.0.0.1:\(port)"
+        [spool]
+        path = "\(dir)/spool"
+        capacity = "1MiB"
+        [agent]
+        upload_interval = "200ms"
+        params_interval = "off"
+        telemetry = "off"
+        \(agent)
+        \(rest)
+        """
+    }
+}
+
+extension CLI {
+    /// Runs `tagoedge run` for `seconds`, stops it with SIGTERM, and returns its exit status and
+    /// standard error.
+    static func runAgent(_ config: String, environment: [String: String], seconds: Double) throws -> (status: Int32, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["run", "--config", config, "--status-every", "0"]
+        var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if environment["JOURNAL_STREAM"] == nil { env["JOURNAL_STREAM"] = nil }
+        p.environment = env
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        usleep(UInt32(seconds * 1_000_000))
+        kill(p.processIdentifier, SIGTERM)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
 }
 
 @Suite(.serialized) struct AgentLogLevelTests {
     func run(level: String, environment: [String: String] = [:]) throws -> String {
         let setup = try AgentTestSetup(deviceToken: "log-token")
         let path = setup.dir + "/agent.toml"
-        try """
-        [device]
-        token = "env:LOG_TOKEN"
-        api = "http://127.0.0.1:\(setup.port)"
-        [spool]
-        path = "\(setup.dir)/spool"
-        capacity = "1MiB"
-        [agent]
-        upload_interval = "200ms"
-        params_interval = "off"
-        telemetry = "off"
-        log_level = "\(level)"
-        [[sensor]]
-        name = "board"
-        driver = "board"
-        interval = "200ms"
-        [sensor.simulate]
-        signal = "counter"
-        [[sensor]]
-        name = "gone"
-        driver = "sht3x"
-        interval = "200ms"
-        [sensor.simulate]
-        fault = "absent"
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = ["run", "--config", path, "--status-every", "0"]
-        var env = ProcessInfo.processInfo.environment.merging(["LOG_TOKEN": "log-token"]) { $1 }
-        env["JOURNAL_STREAM"] = nil
-        p.environment = env.merging(environment) { $1 }
-        let err = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = err
-        try p.run()
-        usleep(1_500_000)
-        kill(p.processIdentifier, SIGTERM)
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return text
+        try setup.config(tokenVariable: "LOG_TOKEN", agent: "log_level = \"\(level)\"", """
+            [[sensor]]
+            name = "board"
+            driver = "board"
+            interval = "200ms"
+            [sensor.simulate]
+            signal = "counter"
+            [[sensor]]
+            name = "gone"
+            driver = "sht3x"
+            interval = "200ms"
+            [sensor.simulate]
+            fault = "absent"
+            """).write(toFile: path, atomically: true, encoding: .utf8)
+        return try CLI.runAgent(path, environment: ["LOG_TOKEN": "log-token"].merging(environment) { $1 }, seconds: 1.5).stderr
     }
 
     @Test func debugShowsReadingsAndAcknowledgements() throws {

@@ -61,17 +61,7 @@ import TagoKit
             print(json.dumps({"variable": "tick", "value": 1}))
             """)
         let path = setup.dir + "/agent.toml"
-        try """
-            [device]
-            token = "env:ANALYSIS_TOKEN"
-            api = "http://127.0.0.1:\(setup.port)"
-            [spool]
-            path = "\(setup.dir)/spool"
-            capacity = "1MiB"
-            [agent]
-            upload_interval = "200ms"
-            params_interval = "off"
-            telemetry = "off"
+        try setup.config(tokenVariable: "ANALYSIS_TOKEN", """
             [[sensor]]
             name = "count"
             driver = "board"
@@ -94,21 +84,10 @@ import TagoKit
             arguments = ["60"]
             variables = ["count_temperature"]
             timeout = "200ms"
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+            """).write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try CLI.run(["check-config", path]).status == 0)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = ["run", "--config", path, "--status-every", "0"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["ANALYSIS_TOKEN": "analysis-token"]) { $1 }
-        let err = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = err
-        try p.run()
-        usleep(4_000_000)
-        kill(p.processIdentifier, SIGTERM)
-        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        let (status, log) = try CLI.runAgent(path, environment: ["ANALYSIS_TOKEN": "analysis-token"], seconds: 4)
+        #expect(status == 0)
         #expect(log.contains("analysis 'stuck' was killed at its time limit"), "\(log)")
 
         let device = TagoDevice(token: "analysis-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(setup.port)"), http: CurlHTTPClient())
@@ -129,16 +108,7 @@ import TagoKit
             .replacingOccurrences(of: "http://127.0.0.1:\(setup.port)", with: "http://127.0.0.1:1")
             .replacingOccurrences(of: "\(setup.dir)/spool", with: "\(setup.dir)/offline-spool")
             .write(toFile: offline, atomically: true, encoding: .utf8)
-        let q = Process()
-        q.executableURL = URL(fileURLWithPath: CLI.binary)
-        q.arguments = ["run", "--config", offline, "--status-every", "0"]
-        q.environment = p.environment
-        q.standardOutput = FileHandle.nullDevice
-        q.standardError = FileHandle.nullDevice
-        try q.run()
-        usleep(2_500_000)
-        kill(q.processIdentifier, SIGTERM)
-        q.waitUntilExit()
+        _ = try CLI.runAgent(offline, environment: ["ANALYSIS_TOKEN": "analysis-token"], seconds: 2.5)
         let dump = try CLI.run(["spool", "dump", setup.dir + "/offline-spool", "--json"])
         #expect(dump.stdout.contains(#""variable":"doubled""#), "\(dump.stdout.prefix(300))")
         #expect(dump.stdout.contains(#""variable":"tick""#))

@@ -6,20 +6,7 @@ import EdgeCore
 /// the tests run as root on a throwaway machine (CI sets TAGOEDGE_PACKAGE_INSTALL_TEST=1), a real
 /// install, upgrade and purge with dpkg.
 @Suite(.serialized) struct PackageTests {
-    func sh(_ command: String) throws -> CLI.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.currentDirectoryURL = URL(fileURLWithPath: CLI.root)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    func sh(_ command: String) throws -> CLI.Result { try CLI.run(["-c", command], executable: "/bin/sh") }
 
     func build(version: String, into dir: String) throws -> String {
         let r = try sh("scripts/package-deb --binary '\(CLI.binary)' --version \(version) --out '\(dir)' --compression gzip")

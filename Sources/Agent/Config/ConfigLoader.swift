@@ -38,6 +38,24 @@ struct ConfigLoader {
         self.file = file
     }
 
+    /// The tables of `[[key]]`, with their index; anything else there is an error.
+    mutating func tables(_ top: inout TableReader, _ key: String) -> [(index: Int, table: TOMLTable)] {
+        guard let n = top.node(key) else { return [] }
+        guard case .array(let items) = n.value else {
+            top.fail(key, "written as [[\(key)]] tables, found \(n.value.typeName)")
+            return []
+        }
+        var out: [(index: Int, table: TOMLTable)] = []
+        for (index, item) in items.enumerated() {
+            guard case .table(let t) = item.value else {
+                errors.append(ConfigError(file: file, line: item.line, key: "\(key)[\(index)]", "expected a [[\(key)]] table"))
+                continue
+            }
+            out.append((index, t))
+        }
+        return out
+    }
+
     mutating func finish(_ reader: inout TableReader, valid: [String]) {
         reader.rejectUnknown(valid: valid)
         errors += reader.errors
@@ -153,86 +171,61 @@ struct ConfigLoader {
             if let l = r.choice("log_level", LogLevel.allCases.map(\.name)) { config.agent.logLevel = LogLevel(name: l) ?? .info }
             finish(&r, valid: ["params_interval", "upload_interval", "clock", "telemetry", "log_level"])
         }
-        if let n = top.node("sensor") {
-            guard case .array(let items) = n.value else {
-                top.fail("sensor", "sensors are written as [[sensor]] tables, found \(n.value.typeName)")
-                finish(&top, valid: Self.topKeys)
-                return config
-            }
-            for (index, item) in items.enumerated() {
-                guard case .table(let t) = item.value else {
-                    errors.append(ConfigError(file: file, line: item.line, key: "sensor[\(index)]", "expected a [[sensor]] table"))
-                    continue
-                }
-                if let s = sensor(t, index: index) { config.sensors.append(s) }
-            }
+        for (index, t) in tables(&top, "sensor") {
+            if let s = sensor(t, index: index) { config.sensors.append(s) }
         }
-        if let n = top.node("output") {
-            if case .array(let items) = n.value {
-                for (index, item) in items.enumerated() {
-                    guard case .table(let t) = item.value else { continue }
-                    var r = TableReader(t, path: "output[\(index)]", file: file)
-                    let name = r.string("name") ?? ""
-                    if name.isEmpty || nameProblem(name) != nil { r.fail("name", "is required: letters, digits and '_' (the configuration_params key that switches it)", line: t.line) }
-                    var o = OutputConfig(name: name, line: t.line)
-                    if let c = r.string("chip") { o.chip = c }
-                    if let l = r.integer("line", in: 0...511, hint: "the line offset on the chip") { o.lineOffset = UInt32(l) } else if t["line"] == nil {
-                        r.fail("line", "is missing; give the line offset (BCM GPIO number on a Pi)", line: t.line)
-                    }
-                    if let a = r.bool("active_low") { o.activeLow = a }
-                    if let i = r.bool("initial") { o.initial = i }
-                    if r.subtable("simulate") != nil { o.simulate = true }
-                    finish(&r, valid: ["name", "chip", "line", "active_low", "initial", "simulate"])
-                    if config.outputs.contains(where: { $0.name == o.name }) || config.sensors.contains(where: { $0.name == o.name }) {
-                        errors.append(ConfigError(file: file, line: t.line, key: "output[\(index)].name", "'\(o.name)' is already the name of a sensor or output"))
-                    }
-                    config.outputs.append(o)
-                }
-            } else {
-                top.fail("output", "outputs are written as [[output]] tables")
+        for (index, t) in tables(&top, "output") {
+            var r = TableReader(t, path: "output[\(index)]", file: file)
+            let name = r.string("name") ?? ""
+            if name.isEmpty || nameProblem(name) != nil { r.fail("name", "is required: letters, digits and '_' (the configuration_params key that switches it)", line: t.line) }
+            var o = OutputConfig(name: name, line: t.line)
+            if let c = r.string("chip") { o.chip = c }
+            if let l = r.integer("line", in: 0...511, hint: "the line offset on the chip") { o.lineOffset = UInt32(l) } else if t["line"] == nil {
+                r.fail("line", "is missing; give the line offset (BCM GPIO number on a Pi)", line: t.line)
             }
+            if let a = r.bool("active_low") { o.activeLow = a }
+            if let i = r.bool("initial") { o.initial = i }
+            if r.subtable("simulate") != nil { o.simulate = true }
+            finish(&r, valid: ["name", "chip", "line", "active_low", "initial", "simulate"])
+            if config.outputs.contains(where: { $0.name == o.name }) || config.sensors.contains(where: { $0.name == o.name }) {
+                errors.append(ConfigError(file: file, line: t.line, key: "output[\(index)].name", "'\(o.name)' is already the name of a sensor or output"))
+            }
+            config.outputs.append(o)
         }
-        if let n = top.node("analysis") {
-            if case .array(let items) = n.value {
-                for (index, item) in items.enumerated() {
-                    guard case .table(let t) = item.value else { continue }
-                    var r = TableReader(t, path: "analysis[\(index)]", file: file)
-                    let name = r.string("name") ?? ""
-                    if name.isEmpty { r.fail("name", "is required", line: t.line) }
-                    let program = r.string("program") ?? ""
-                    if program.isEmpty { r.fail("program", "is required: the executable to run (a path, or a name on PATH)", line: t.line) }
-                    var a = EdgeAnalysis(name: name, program: program.hasPrefix("/") || !program.contains("/") ? program : config.resolve(program))
-                    a.line = t.line
-                    if let node = r.node("arguments") {
-                        if case .array(let list) = node.value, list.allSatisfy({ if case .string = $0.value { true } else { false } }) {
-                            a.arguments = list.compactMap { if case .string(let s) = $0.value { s } else { nil } }
-                        } else {
-                            r.fail("arguments", "expected an array of strings")
-                        }
-                    }
-                    if let node = r.node("variables") {
-                        if case .array(let list) = node.value, list.allSatisfy({ if case .string = $0.value { true } else { false } }) {
-                            a.variables = list.compactMap { if case .string(let s) = $0.value { s } else { nil } }
-                        } else {
-                            r.fail("variables", "expected an array of variable names, e.g. [\"env_temperature\"]")
-                        }
-                    }
-                    if let ms = r.duration("interval", minimum: 1_000) { a.intervalMilliseconds = ms }
-                    if let ms = r.duration("timeout", minimum: 100) { a.timeoutMilliseconds = ms }
-                    if let env = r.subtable("environment") {
-                        for (k, node) in env.entries {
-                            if case .string(let v) = node.value { a.environment.append((k, v)) } else { r.fail("environment", "\(k): expected a string", line: node.line) }
-                        }
-                    }
-                    if a.variables.isEmpty && a.intervalMilliseconds == 0 && !name.isEmpty {
-                        r.fail("variables", "give the variables that trigger it, an interval, or both", line: t.line)
-                    }
-                    finish(&r, valid: ["name", "program", "arguments", "variables", "interval", "timeout", "environment"])
-                    config.analyses.append(a)
+        for (index, t) in tables(&top, "analysis") {
+            var r = TableReader(t, path: "analysis[\(index)]", file: file)
+            let name = r.string("name") ?? ""
+            if name.isEmpty { r.fail("name", "is required", line: t.line) }
+            let program = r.string("program") ?? ""
+            if program.isEmpty { r.fail("program", "is required: the executable to run (a path, or a name on PATH)", line: t.line) }
+            var a = EdgeAnalysis(name: name, program: program.hasPrefix("/") || !program.contains("/") ? program : config.resolve(program))
+            a.line = t.line
+            if let node = r.node("arguments") {
+                if case .array(let list) = node.value, list.allSatisfy({ if case .string = $0.value { true } else { false } }) {
+                    a.arguments = list.compactMap { if case .string(let s) = $0.value { s } else { nil } }
+                } else {
+                    r.fail("arguments", "expected an array of strings")
                 }
-            } else {
-                top.fail("analysis", "analyses are written as [[analysis]] tables")
             }
+            if let node = r.node("variables") {
+                if case .array(let list) = node.value, list.allSatisfy({ if case .string = $0.value { true } else { false } }) {
+                    a.variables = list.compactMap { if case .string(let s) = $0.value { s } else { nil } }
+                } else {
+                    r.fail("variables", "expected an array of variable names, e.g. [\"env_temperature\"]")
+                }
+            }
+            if let ms = r.duration("interval", minimum: 1_000) { a.intervalMilliseconds = ms }
+            if let ms = r.duration("timeout", minimum: 100) { a.timeoutMilliseconds = ms }
+            if let env = r.subtable("environment") {
+                for (k, node) in env.entries {
+                    if case .string(let v) = node.value { a.environment.append((k, v)) } else { r.fail("environment", "\(k): expected a string", line: node.line) }
+                }
+            }
+            if a.variables.isEmpty && a.intervalMilliseconds == 0 && !name.isEmpty {
+                r.fail("variables", "give the variables that trigger it, an interval, or both", line: t.line)
+            }
+            finish(&r, valid: ["name", "program", "arguments", "variables", "interval", "timeout", "environment"])
+            config.analyses.append(a)
         }
         finish(&top, valid: Self.topKeys)
         var seen: [String: Int] = [:]
