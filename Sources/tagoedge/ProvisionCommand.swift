@@ -51,7 +51,11 @@ struct RotateToken: ParsableCommand {
         let id = try options.device(account, serial: serial)
         let path = out + "/" + serial + "/token"
         let old = (try? readTextFile(path))?.split(separator: "\n").first.map(String.init)
-        let fresh = try account.createToken(deviceID: id, name: "tagoedge-\(serial)")
+        // The new token keeps the old one's permission and expiry span, when the device lists it.
+        let previous = old.flatMap { o in (try? account.tokens(deviceID: id))?.first { $0["token"]?.stringValue == o } }
+        let fresh = try account.createToken(deviceID: id, name: "tagoedge-\(serial)",
+                                            permission: previous?["permission"]?.stringValue ?? "full",
+                                            expire: previous?["expire_time"]?.stringValue ?? "never")
         guard writeFileAtomically(path, Array((fresh + "\n").utf8), mode: 0o600) else { throw ValidationError("cannot write \(path)") }
         if let old, !old.isEmpty, old != fresh { try account.deleteToken(old) }
         print("\(serial): rotated; \(path) holds the new credential\(old == nil ? "" : ", the old one is revoked")")

@@ -132,6 +132,15 @@ import TagoKit
         #expect(second.lines.first?["detail"]?.stringValue == "")
         #expect(try String(contentsOfFile: fleet.dir + "/out/TOML-1/token", encoding: .utf8) == kept)
         #expect(try CLI.run(["check-config", fleet.dir + "/out/TOML-1/tagoedge.toml"]).status == 0)
+
+        // A rotated token keeps the write-only permission and the expiry the manifest asked for.
+        let rotated = try CLI.run(["provision", "rotate-token", "TOML-1", "--out", fleet.dir + "/out", "--api", fleet.api, "--profile-token", "p-fleet"])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        let after = try account.tokens(deviceID: oneID)
+        #expect(after.count == 1, "the old token is revoked")
+        #expect(after.first?["permission"]?.stringValue == "write")
+        #expect(after.first?["expire_time"]?.stringValue == "1 year")
+        #expect(try String(contentsOfFile: fleet.dir + "/out/TOML-1/token", encoding: .utf8) != kept)
     }
 
     @Test func eachGatewayGetsItsDashboardAndAccessRuleOnce() throws {
