@@ -508,7 +508,7 @@ extension AgentRuntime {
 
     /// Writes the status file next to the spool (atomically).
     public func writeStatus() {
-        let path = config.spool.path + ".status.json"
+        let path = statusFilePath(spool: config.spool.path)
         writeFileAtomically(path, Array(statusJSON().serialized.utf8), mode: 0o644)
     }
 
@@ -615,4 +615,28 @@ extension AgentConfig {
         }
         return options
     }
+}
+
+/// Where the running agent writes its status file. Under systemd with `RuntimeDirectory=`
+/// (`$RUNTIME_DIRECTORY`, a tmpfs under /run): rewritten every 5 s, it would otherwise wear the SD
+/// card for nothing. Elsewhere, next to the spool.
+public func statusFilePath(spool: String) -> String {
+    if let dir = getenv("RUNTIME_DIRECTORY").map({ String(cString: $0) }), let first = dir.split(separator: ":").first {
+        return "\(first)/\(statusFileName(spool: spool))"
+    }
+    return spool + ".status.json"
+}
+
+/// Where `tagoedge status` looks, in order: the runtime directory (this environment's, then the
+/// service's /run/tagoedge), then next to the spool.
+public func statusFileCandidates(spool: String) -> [String] {
+    var paths: [String] = []
+    if getenv("RUNTIME_DIRECTORY") != nil { paths.append(statusFilePath(spool: spool)) }
+    paths.append("/run/tagoedge/\(statusFileName(spool: spool))")
+    paths.append(spool + ".status.json")
+    return paths
+}
+
+private func statusFileName(spool: String) -> String {
+    (spool.split(separator: "/").last.map(String.init) ?? "spool") + ".status.json"
 }

@@ -4,7 +4,7 @@ import EdgeCore
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "What the running agent reports: last reading per sensor, last upload, spool, recent errors.",
-        discussion: "Reads <spool path>.status.json, which `tagoedge run` rewrites every five seconds."
+        discussion: "Reads the status file `tagoedge run` rewrites every five seconds: in its runtime directory under systemd (/run/tagoedge), else <spool path>.status.json."
     )
 
     @Option(name: .shortAndLong, help: "The configuration file (to find the spool).") var config: String
@@ -12,12 +12,9 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let agentConfig = try AgentConfig.load(path: config)
-        let path = agentConfig.spool.path + ".status.json"
-        let text: String
-        do {
-            text = try readTextFile(path)
-        } catch {
-            printError("no status at \(path): is `tagoedge run --config \(config)` running? (\(error))")
+        let candidates = statusFileCandidates(spool: agentConfig.spool.path)
+        guard let text = candidates.lazy.compactMap({ try? readTextFile($0) }).first else {
+            printError("no status at \(candidates.joined(separator: " or ")): is `tagoedge run --config \(config)` running?")
             throw ExitCode(Exit.failure)
         }
         let status = try JSONValue.parse(text)

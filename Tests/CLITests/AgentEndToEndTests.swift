@@ -324,6 +324,33 @@ extension CLI {
     }
 }
 
+@Suite(.serialized) struct StatusFileTests {
+    /// Under systemd (`RuntimeDirectory=`), the status file goes to the runtime directory, a tmpfs,
+    /// not next to the spool on the SD card; `tagoedge status` finds it there.
+    @Test func theStatusFileGoesToTheRuntimeDirectory() throws {
+        let setup = try AgentTestSetup(deviceToken: "status-token")
+        let path = setup.dir + "/agent.toml"
+        try setup.config(tokenVariable: "STATUS_TOKEN", """
+            [[sensor]]
+            name = "board"
+            driver = "board"
+            interval = "200ms"
+            [sensor.simulate]
+            """).write(toFile: path, atomically: true, encoding: .utf8)
+        let run = setup.dir + "/run"
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let env = ["STATUS_TOKEN": "status-token", "RUNTIME_DIRECTORY": run]
+        #expect(try CLI.runAgent(path, environment: env, seconds: 1.5).status == 0)
+        #expect(FileManager.default.fileExists(atPath: run + "/spool.status.json"))
+        #expect(!FileManager.default.fileExists(atPath: setup.dir + "/spool.status.json"), "nothing rewritten next to the spool")
+        let status = try CLI.run(["status", "--config", path, "--json"], environment: env)
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("board_temperature"))
+        let elsewhere = try CLI.run(["status", "--config", path], environment: ["RUNTIME_DIRECTORY": setup.dir + "/nowhere"])
+        #expect(elsewhere.status == 1 && elsewhere.stderr.contains("no status at"))
+    }
+}
+
 @Suite(.serialized) struct AgentLogLevelTests {
     func run(level: String, environment: [String: String] = [:]) throws -> String {
         let setup = try AgentTestSetup(deviceToken: "log-token")
