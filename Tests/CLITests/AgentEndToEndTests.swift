@@ -99,16 +99,7 @@ import TagoKit
         let device = TagoDevice(token: "params-token", endpoint: endpoint, http: CurlHTTPClient())
         let account = TagoAccount(token: "params-profile", endpoint: endpoint, http: CurlHTTPClient())
         let id = try #require(setup.emulator.deviceID(forToken: "params-token"))
-        try """
-        [device]
-        token = "env:E2E_TOKEN"
-        api = "http://127.0.0.1:\(port)"
-        [spool]
-        path = "\(dir)/spool"
-        capacity = "1MiB"
-        [agent]
-        params_interval = "1s"
-        upload_interval = "200ms"
+        try setup.config(tokenVariable: "E2E_TOKEN", params: "1s", """
         [[sensor]]
         name = "fast"
         driver = "board"
@@ -125,7 +116,7 @@ import TagoKit
         name = "relay"
         line = 22
         [output.simulate]
-        """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
+        """).write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
         let p = try CLI.startAgent(dir + "/agent.toml", environment: ["E2E_TOKEN": "params-token"])
         defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         usleep(1_000_000)
@@ -214,17 +205,7 @@ import TagoKit
         let setup = try AgentTestSetup(deviceToken: "hup-token")
         let (port, dir) = (setup.port, setup.dir)
         func write(_ sensors: String) throws {
-            try """
-            [device]
-            token = "env:E2E_TOKEN"
-            api = "http://127.0.0.1:\(port)"
-            [spool]
-            path = "\(dir)/spool"
-            capacity = "1MiB"
-            [agent]
-            upload_interval = "200ms"
-            \(sensors)
-            """.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
+            try setup.config(tokenVariable: "E2E_TOKEN", sensors).write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
         }
         let first = "[[sensor]]\nname = \"one\"\ndriver = \"board\"\ninterval = \"200ms\"\n[sensor.simulate]\nsignal = \"sine\"\n"
         try write(first)
@@ -283,8 +264,9 @@ final class AgentTestSetup {
     }
 
     /// A config for a short agent run against this emulator: the token from `tokenVariable`, a
-    /// small spool here, uploads every 200 ms, no params polling, no telemetry; then `rest`.
-    func config(tokenVariable: String, agent: String = "", _ rest: String) -> String {
+    /// small spool here, uploads every 200 ms, params polled every `params` (off by default), no
+    /// telemetry; then `rest`.
+    func config(tokenVariable: String, params: String = "off", agent: String = "", _ rest: String) -> String {
         """
         [device]
         token = "env:\(tokenVariable)"
@@ -294,7 +276,7 @@ final class AgentTestSetup {
         capacity = "1MiB"
         [agent]
         upload_interval = "200ms"
-        params_interval = "off"
+        params_interval = "\(params)"
         telemetry = "off"
         \(agent)
         \(rest)
