@@ -18,6 +18,21 @@ import TagoKit
         #expect(p.terminationStatus == 0, "openssl \(args)")
     }
 
+    /// Waits (up to 10 s) until something listens on 127.0.0.1:`port`, read from /proc/net/tcp: a
+    /// probe connection would use up the server's only accept, and a fixed pause was too short for
+    /// openssl on a loaded machine.
+    func waitForListener(port: Int) {
+        let local = String(format: "0100007F:%04X", port)
+        for _ in 0..<200 {
+            let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+            if table.split(separator: "\n").contains(where: { line in
+                let f = line.split(separator: " ")
+                return f.count > 3 && f[1] == local && f[3] == "0A"  // 0A: LISTEN
+            }) { return }
+            usleep(50_000)
+        }
+    }
+
     @Test func certificatesAreVerified() throws {
         let dir = NSTemporaryDirectory() + "tagoedge-tls-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -43,7 +58,7 @@ import TagoKit
                 kill(server.processIdentifier, SIGKILL)
                 server.waitUntilExit()
             }
-            usleep(300_000)
+            waitForListener(port: port)
             var options = CurlHTTPClient.Options()
             options.timeoutMilliseconds = 3_000
             configure(&options)
