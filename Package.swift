@@ -32,8 +32,10 @@ let package = Package(
         .target(name: "Uplink", dependencies: ["EdgeCore", "TagoKit", "MQTT"]),
         // The local TagoIO emulator: a real HTTP server with TagoIO's behaviour and faults on demand.
         .target(name: "Emulator", dependencies: ["EdgeCore", "TagoKit", "MQTT"]),
+        // CRC-32C with the CPU's instruction where there is one (the spool checks every frame it reads).
+        .target(name: "CChecksum"),
         // The persistent ring buffer of readings waiting for the cloud.
-        .target(name: "Spool", dependencies: ["EdgeCore"]),
+        .target(name: "Spool", dependencies: ["EdgeCore", "CChecksum"]),
         // Configuration file, sensor assembly, and (later) the scheduler and lifecycle.
         .target(name: "Agent", dependencies: ["EdgeCore", "Hardware", "Sensors", "Spool", "TagoKit", "Uplink", "MQTT"]),
         .executableTarget(
@@ -51,7 +53,7 @@ let package = Package(
         .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore"]),
         // Against a real mosquitto broker that each test starts on a free loopback port.
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Uplink", "Spool", "EdgeCore", "Emulator", "TagoKit", "Agent", "tagoedge"]),
-        .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore", "CChecksum"], exclude: ["Fixtures"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
         // Runs the built `tagoedge` binary as a user or script would.
         .testTarget(name: "CLITests", dependencies: ["EdgeCore", "Spool", "Emulator", "TagoKit", "tagoedge"]),

@@ -1,7 +1,7 @@
 // The baseline for `tagoedge-bench mqtt`: the smallest C program that does the MQTT uplink's
 // network work with libmosquitto directly. Publishes the payload in FILE COUNT times to TOPIC
 // with QoS 1, at most INFLIGHT unacknowledged, and waits for every PUBACK.
-//   mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT  -> prints "seconds <s>"
+//   mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT  -> prints "seconds <s>" and "cpu <s>"
 #include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +10,12 @@
 static int acked = 0;
 static void on_publish(struct mosquitto *m, void *obj, int mid) { (void)m; (void)obj; (void)mid; acked++; }
 
-static double now(void) {
+static double clock_seconds(clockid_t id) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return t.tv_sec + t.tv_nsec / 1e9;
 }
+static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
 
 int main(int argc, char **argv) {
     if (argc != 7) { fprintf(stderr, "usage: mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT\n"); return 2; }
@@ -29,7 +30,7 @@ int main(int argc, char **argv) {
     mosquitto_publish_callback_set(m, on_publish);
     mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     if (mosquitto_connect(m, argv[1], atoi(argv[2]), 60) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "connect failed\n"); return 1; }
-    double t0 = now();
+    double t0 = now(), c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
     int sent = 0;
     while (acked < count) {
         while (sent < count && sent - acked < inflight) {
@@ -38,7 +39,8 @@ int main(int argc, char **argv) {
         }
         if (mosquitto_loop(m, 100, 1) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "connection lost\n"); return 1; }
     }
-    printf("seconds %.6f\n", now() - t0);
+    double t1 = now(), c1 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+    printf("seconds %.6f\ncpu %.6f\n", t1 - t0, c1 - c0);
     mosquitto_disconnect(m);
     mosquitto_destroy(m);
     mosquitto_lib_cleanup();

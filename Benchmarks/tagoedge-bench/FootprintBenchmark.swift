@@ -57,16 +57,9 @@ func footprintBenchmark() throws {
     // Steady state: CPU and readings counted from 10 s in, so start-up is not spread over the run.
     let warmup = min(10, seconds / 3)
     sleep(UInt32(warmup))
-    // CPU time from the scheduler's own accounting (nanoseconds, every thread), not /proc/PID/stat's
-    // 10 ms ticks, which over a minute at 0.2 % CPU would be off by a fifth.
-    func cpu() -> Double {
-        var total = 0.0
-        for task in (try? LinuxDirectory.list("/proc/\(pid)/task")) ?? [] {
-            let text = (try? readTextFile("/proc/\(pid)/task/\(task)/schedstat")) ?? ""
-            total += Double(text.split(separator: " ").first.map(String.init) ?? "0") ?? 0
-        }
-        return total / 1e9
-    }
+    // CPU time from the scheduler's accounting: /proc/PID/stat's 10 ms ticks over a minute at
+    // 0.2 % CPU would be off by a fifth.
+    func cpu() -> Double { processCPUSeconds(pid: pid) }
     let cpuAtWarmup = cpu()
     let readingsAtWarmup = ((try? emulatorStats(port)) ?? .null)["records"]?.numberValue ?? 0
     sleep(UInt32(seconds - warmup))

@@ -27,9 +27,23 @@ func runProgram(_ path: String, _ args: [String]) -> (status: Int32, output: Str
     return (status, text)
 }
 
-func secondsFrom(_ output: String) -> Double? {
-    for line in output.split(separator: "\n") where line.hasPrefix("seconds ") { return Double(line.dropFirst(8)) }
+/// The value of the output line `NAME <number>`.
+func figure(_ name: String, in output: String) -> Double? {
+    for line in output.split(separator: "\n") where line.hasPrefix(name + " ") { return Double(line.dropFirst(name.count + 1)) }
     return nil
+}
+
+func secondsFrom(_ output: String) -> Double? { figure("seconds", in: output) }
+
+/// CPU seconds a process has run, all its threads, from the scheduler's own accounting
+/// (nanoseconds), not /proc/PID/stat's 10 ms ticks.
+func processCPUSeconds(pid: pid_t) -> Double {
+    var total = 0.0
+    for task in (try? LinuxDirectory.list("/proc/\(pid)/task")) ?? [] {
+        let text = (try? readTextFile("/proc/\(pid)/task/\(task)/schedstat")) ?? ""
+        total += Double(text.split(separator: " ").first.map(String.init) ?? "0") ?? 0
+    }
+    return total / 1e9
 }
 
 /// QoS 1 publish throughput: the MQTT uplink draining the spool, against a minimal C
@@ -85,10 +99,26 @@ func mqttBenchmark() throws {
     let cc = runProgram("cc", ["-O2", "-o", dir + "/mqtt_pub", root + "/Benchmarks/c/mqtt_pub.c", "-lmosquitto"])
     guard cc.status == 0 else { fail("cannot build the C baseline: \(cc.output)") }
 
-    // The MQTT uplink draining a spool: wall seconds and CPU seconds of the draining thread.
-    func uplinkRun() throws -> (Double, Double) {
-        let spool = MemorySpool(capacityBytes: Int64(n) * 128 + (8 << 20))
-        try spool.append(encoded)
+    /// One publisher's run: wall seconds, its own CPU seconds, and the broker's CPU seconds.
+    struct Run { var seconds: Double; var cpu: Double?; var broker: Double }
+    func measured(_ body: () throws -> (seconds: Double, cpu: Double?)?) rethrows -> Run? {
+        let broker0 = processCPUSeconds(pid: brokerPID)
+        guard let r = try body() else { return nil }
+        return Run(seconds: r.seconds, cpu: r.cpu, broker: processCPUSeconds(pid: brokerPID) - broker0)
+    }
+
+    // The MQTT uplink draining a spool file as the agent keeps it (sync batch), in commits of
+    // 100 readings; its CPU is the draining thread's.
+    func uplinkRun() throws -> Run? {
+        let path = dir + "/uplink.spool"
+        unlink(path)
+        let spool = try FileSpool(path: path, options: .init(capacityBytes: max(64 << 20, Int64(n) * 128), sync: .batch))
+        var i = 0
+        while i < n {
+            try spool.append(Array(encoded[i..<min(i + 100, n)]))
+            i += 100
+        }
+        defer { try? spool.close() }
         var options = MQTTOptions()
         options.port = port
         options.clientID = "tagoedge-bench"
@@ -97,68 +127,74 @@ func mqttBenchmark() throws {
         settings.inflightWindow = window
         let uplink = MQTTUplink(spool: spool, options: options, settings: settings, deadLetters: DeadLetterFile(path: dir + "/dead"))
         _ = uplink.step(waitMilliseconds: 0)  // connect outside the timing
-        let cpu0 = threadCPUSeconds(), t0 = now()
-        while spool.stats.recordCount > 0 {
-            if case .wait(let ms, let reason, _) = uplink.step(waitMilliseconds: 100), ms > 0 { fail("the uplink had to wait: \(reason)") }
+        defer { uplink.close() }
+        return measured {
+            let cpu0 = threadCPUSeconds(), t0 = now()
+            while spool.stats.recordCount > 0 {
+                if case .wait(let ms, let reason, _) = uplink.step(waitMilliseconds: 100), ms > 0 { fail("the uplink had to wait: \(reason)") }
+            }
+            return (now() - t0, threadCPUSeconds() - cpu0)
         }
-        let result = (now() - t0, threadCPUSeconds() - cpu0)
-        uplink.close()
-        return result
     }
 
     // The Swift wrapper alone, publishing the same prepared payload as the baselines.
-    func wrapperRun() -> Double? {
+    func wrapperRun() -> Run? {
         var o = MQTTOptions()
         o.port = port
         o.clientID = "tagoedge-wrapper-bench"
         guard let c = try? MQTTConnection(options: o), (try? c.connect()) != nil else { return nil }
+        defer { c.disconnect() }
         var acked = 0, sent = 0
         c.onPublished = { _ in acked += 1 }
-        let t = now()
-        while acked < messages {
-            while sent < messages, sent - acked < window {
-                guard (try? c.publish(topic: "tago/data/post", payload: first)) != nil else { return nil }
-                sent += 1
+        return measured {
+            let cpu0 = threadCPUSeconds(), t = now()
+            while acked < messages {
+                while sent < messages, sent - acked < window {
+                    guard (try? c.publish(topic: "tago/data/post", payload: first)) != nil else { return nil }
+                    sent += 1
+                }
+                guard (try? c.loop(timeoutMilliseconds: 100)) != nil else { return nil }
             }
-            guard (try? c.loop(timeoutMilliseconds: 100)) != nil else { return nil }
+            return (now() - t, threadCPUSeconds() - cpu0)
         }
-        let elapsed = now() - t
-        c.disconnect()
-        return elapsed
+    }
+
+    // A baseline program; it prints `seconds` (and `cpu`, its process's CPU while publishing).
+    var failures: [String] = []
+    func programRun(_ path: String, _ args: [String]) -> Run? {
+        measured {
+            let out = runProgram(path, args + ["127.0.0.1", String(port), "tago/data/post", payloadPath, String(messages), String(window)])
+            guard let s = secondsFrom(out.output) else { failures.append("\(path): \(out.output.prefix(200))"); return nil }
+            return (s, figure("cpu", in: out.output))
+        }
     }
 
     // Rounds alternate between the publishers so that a noisy moment on this machine hits all of
     // them alike; each row is the median of its rounds.
-    var uplinkSeconds: [Double] = [], uplinkCPU: [Double] = [], wrapperSeconds: [Double] = [], cSeconds: [Double] = [], pahoSeconds: [Double] = []
-    var pahoOutput = ""
+    let publishers = ["tagoedge MQTT uplink (from spool)", "Swift MQTTConnection, same payload", "C, libmosquitto directly", "paho-mqtt \(python)"]
+    var runs: [[Run]] = Array(repeating: [], count: publishers.count)
     for _ in 0..<rounds {
-        let (wall, cpu) = try uplinkRun()
-        uplinkSeconds.append(wall)
-        uplinkCPU.append(cpu)
-        if let w = wrapperRun() { wrapperSeconds.append(w) }
-        let c = runProgram(dir + "/mqtt_pub", ["127.0.0.1", String(port), "tago/data/post", payloadPath, String(messages), String(window)])
-        if let s = secondsFrom(c.output) { cSeconds.append(s) }
-        let paho = runProgram(python, [root + "/Benchmarks/python/paho_pub.py", "127.0.0.1", String(port), "tago/data/post", payloadPath, String(messages), String(window)])
-        if let s = secondsFrom(paho.output) { pahoSeconds.append(s) } else { pahoOutput = paho.output }
+        let round = [try uplinkRun(), wrapperRun(), programRun(dir + "/mqtt_pub", []),
+                     programRun(python, [root + "/Benchmarks/python/paho_pub.py"])]
+        for (i, r) in round.enumerated() { if let r { runs[i].append(r) } }
     }
     func median(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.sorted()[v.count / 2] }
-    let swiftSeconds = median(uplinkSeconds)!, swiftCPU = median(uplinkCPU)!
+    let seconds = runs.map { median($0.map(\.seconds)) }
+    guard let uplinkSeconds = seconds[0] else { fail("the uplink did not run") }
 
     print("mqtt benchmark: \(messages) QoS 1 messages of \(batch) readings (\(first.count) bytes), at most \(window) in flight, one local mosquitto, median of \(rounds) alternating rounds")
-    print("  " + pad("publisher", 34) + pad("messages/s", 14) + "readings/s")
-    func row(_ name: String, _ seconds: Double?) {
-        guard let seconds else { print("  " + pad(name, 34) + "did not run"); return }
-        print("  " + pad(name, 34) + pad(format(Double(messages) / seconds), 14) + format(Double(messages * batch) / seconds))
+    print("  " + pad("publisher", 36) + pad("messages/s", 12) + pad("readings/s", 12) + pad("client CPU", 12) + "broker CPU (µs a message)")
+    for (i, name) in publishers.enumerated() {
+        guard let s = seconds[i] else { print("  " + pad(name, 36) + "did not run"); continue }
+        let cpu = median(runs[i].compactMap(\.cpu)).map { format($0 / Double(messages) * 1e6, 1) } ?? "-"
+        let broker = median(runs[i].map(\.broker)).map { format($0 / Double(messages) * 1e6, 1) } ?? "-"
+        print("  " + pad(name, 36) + pad(format(Double(messages) / s), 12) + pad(format(Double(messages * batch) / s), 12) + pad(cpu, 12) + broker)
     }
-    row("tagoedge MQTT uplink (from spool)", swiftSeconds)
-    row("Swift MQTTConnection, same payload", median(wrapperSeconds))
-    row("C, libmosquitto directly", median(cSeconds))
-    row("paho-mqtt \(python)", median(pahoSeconds))
-    if let cs = median(cSeconds) {
-        print("  ratio uplink / C: \(format(cs / swiftSeconds, 2))x  [>= 0.9]   per round: " +
-              zip(cSeconds, uplinkSeconds).map { format($0 / $1, 2) }.joined(separator: " "))
-        if let w = median(wrapperSeconds) { print("  ratio Swift wrapper / C (the same work): \(format(cs / w, 2))x") }
+    if let cs = seconds[2] {
+        print("  ratio uplink / C: \(format(cs / uplinkSeconds, 2))x  [>= 0.9]   per round: " +
+              zip(runs[2], runs[0]).map { format($0.seconds / $1.seconds, 2) }.joined(separator: " "))
+        if let w = seconds[1] { print("  ratio Swift wrapper / C (the same work): \(format(cs / w, 2))x") }
     }
-    if let ps = median(pahoSeconds) { print("  ratio uplink / paho: \(format(ps / swiftSeconds, 2))x") } else { print("  paho: \(pahoOutput.prefix(200))") }
-    print("  uplink CPU per reading: \(format(swiftCPU / Double(n) * 1e6, 2)) µs (spool, JSON encoding, libmosquitto)")
+    if let ps = seconds[3] { print("  ratio uplink / paho: \(format(ps / uplinkSeconds, 2))x") }
+    for f in failures { print("  failed: \(f)") }
 }

@@ -1,29 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Spool bytes straight to TagoIO JSON: the MQTT uplink's hot path.
 ///
 /// `append(encoded:to:)` writes byte for byte what `ReadingCodec.decode(bytes)?.appendDataObjectJSON(to:)`
 /// writes, without building a `Reading` (no strings, no dictionary). It handles the common case
 /// only and declines (returns false, appending nothing) whenever the general path has work to do:
 /// a record that does not decode, a time still on the monotonic clock (the `ClockGuard` must place
-/// it), a string that needs JSON escaping or is not valid UTF-8. One per thread: it remembers the
-/// last day it wrote, since a batch's readings share their date.
+/// it), a string that needs JSON escaping or is not valid UTF-8.
+///
+/// One per thread. It remembers the last day it wrote (a batch's readings share their date) and,
+/// for numeric readings, the JSON around the value and the time of the last few sensors'
+/// records: a record whose bytes other than its time and value equal a remembered one's is
+/// written from those parts without being parsed or checked again.
 public struct ReadingJSONTranscoder {
     private var day: Int64 = -1
     private var date: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    private let templates = TemplateCache()
 
     public init() {}
 
+    /// The most JSON one record of `count` encoded bytes can turn into.
+    public static func maximumJSONSize(encodedCount count: Int) -> Int { 2 * count + 160 }
+
+    /// Appends the record's JSON data object to `out`; false (nothing appended) for a record the
+    /// general path must handle.
     public mutating func append(encoded b: UnsafeRawBufferPointer, to out: inout [UInt8]) -> Bool {
-        guard let layout = ReadingCodec.Layout(b) else { return false }
-        let days = layout.time / 86_400_000
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maximumJSONSize(encodedCount: b.count)) { buffer in
+            let n = write(encoded: b, into: buffer.baseAddress!)
+            guard n > 0 else { return false }
+            out.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: n))
+            return true
+        }
+    }
+
+    /// Writes the record's JSON data object at `out`, which has room for
+    /// `maximumJSONSize(encodedCount: b.count)` bytes. Returns the bytes written, or 0 for a
+    /// record the general path must handle.
+    public mutating func write(encoded b: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Int {
+        guard let base = b.baseAddress, b.count >= 11, b[0] == ReadingCodec.version else { return 0 }
+        let time = Int64(bitPattern: base.loadUnaligned(fromByteOffset: 3, as: UInt64.self).littleEndian)
+        guard time >= 0, time < 253_402_300_800_000 else { return 0 }
+        let days = time / 86_400_000
         if days != day {
             let (y, m, d) = Timestamp.civil(fromDays: days)
             func digit(_ v: Int64) -> UInt8 { UInt8(truncatingIfNeeded: 48 + v % 10) }
             date = (digit(y / 1000), digit(y / 100), digit(y / 10), digit(y), 0x2D, digit(m / 10), digit(m), 0x2D, digit(d / 10), digit(d))
             day = days
         }
-        let date = self.date
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: layout.bound) { buffer in
-            var w = JSONWriter(buffer.baseAddress!)
+        var w = JSONWriter(out)
+        if b[2] == 0, let t = templates.find(b) ?? templates.add(b) {
+            w.copy(t.head)
+            w.number(Double(bitPattern: base.loadUnaligned(fromByteOffset: t.valueAt, as: UInt64.self).littleEndian))
+            w.copy(t.middle)
+        } else {
+            guard let layout = ReadingCodec.Layout(b) else { return 0 }
             w.literal(#"{"variable":""#)
             w.copy(b, layout.variable)
             w.literal(#"","value":"#)
@@ -38,23 +74,133 @@ public struct ReadingJSONTranscoder {
                 w.literal(#","unit":""#); w.copy(b, u); w.byte(0x22)
             }
             w.literal(#","time":""#)
-            withUnsafeBytes(of: date) { w.copy($0) }
-            w.time(ofDay: layout.time - days * 86_400_000)
+            writeDateTime(&w, time, days)
             w.byte(0x22)
-            if layout.metadataCount > 0 {
-                w.literal(#","metadata":{"#)
-                var i = layout.metadataStart
-                for n in 0..<layout.metadataCount {
-                    if n > 0 { w.byte(0x2C) }
-                    w.byte(0x22); w.copy(b, ReadingCodec.Layout.string(b, &i)!); w.literal(#"":""#)
-                    w.copy(b, ReadingCodec.Layout.string(b, &i)!); w.byte(0x22)
-                }
-                w.byte(0x7D)
-            }
+            writeMetadata(&w, b, layout)
             w.byte(0x7D)
-            out.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: w.p - buffer.baseAddress!))
-            return true
+            return w.p - out
         }
+        writeDateTime(&w, time, days)
+        w.copy(templates.tail)
+        return w.p - out
+    }
+
+    @inline(__always)
+    private func writeDateTime(_ w: inout JSONWriter, _ time: Int64, _ days: Int64) {
+        withUnsafeBytes(of: date) { w.copy($0) }
+        w.time(ofDay: time - days * 86_400_000)
+    }
+}
+
+/// `"` and the metadata object (if any), as the general path writes them after the time.
+private func writeMetadata(_ w: inout JSONWriter, _ b: UnsafeRawBufferPointer, _ layout: ReadingCodec.Layout) {
+    guard layout.metadataCount > 0 else { return }
+    w.literal(#","metadata":{"#)
+    var i = layout.metadataStart
+    for n in 0..<layout.metadataCount {
+        if n > 0 { w.byte(0x2C) }
+        w.byte(0x22); w.copy(b, ReadingCodec.Layout.string(b, &i)!); w.literal(#"":""#)
+        w.copy(b, ReadingCodec.Layout.string(b, &i)!); w.byte(0x22)
+    }
+    w.byte(0x7D)
+}
+
+/// The JSON of the last few numeric records' fixed parts (variable, unit, metadata), keyed by
+/// the record's bytes other than its time (bytes 3..<11) and value (8 bytes after the variable).
+/// Fixed storage, replaced round robin; a record too large for a slot is never cached.
+private final class TemplateCache {
+    struct Slot {
+        var recordCount = 0
+        var valueAt = 0
+        /// In the slot's bytes: the key, then `{"variable":"…","value":`, then `,"unit":"…","time":"`,
+        /// then `"`, the metadata and `}`.
+        var keyCount = 0
+        var headEnd = 0
+        var middleEnd = 0
+        var tailEnd = 0
+    }
+
+    struct Found {
+        var valueAt: Int
+        var head: UnsafeRawBufferPointer
+        var middle: UnsafeRawBufferPointer
+    }
+
+    static let count = 16
+    static let slotBytes = 512
+    private let slots = UnsafeMutablePointer<Slot>.allocate(capacity: TemplateCache.count)
+    private let bytes = UnsafeMutableRawPointer.allocate(byteCount: TemplateCache.count * TemplateCache.slotBytes, alignment: 8)
+    private var last = 0
+    private var next = 0
+    /// The tail of the slot found or added last.
+    private(set) var tail = UnsafeRawBufferPointer(start: nil, count: 0)
+
+    init() { slots.initialize(repeating: Slot(), count: Self.count) }
+
+    deinit {
+        slots.deallocate()
+        bytes.deallocate()
+    }
+
+    /// The slot whose key matches the record, trying the one after the last hit first (sensors'
+    /// readings come in the same order round after round).
+    func find(_ b: UnsafeRawBufferPointer) -> Found? {
+        let p = b.baseAddress!
+        guard b.count >= 13 else { return nil }
+        let valueAt = 13 + Int(p.loadUnaligned(fromByteOffset: 11, as: UInt16.self).littleEndian)
+        guard valueAt + 8 <= b.count else { return nil }
+        for k in 0..<Self.count {
+            var i = last + 1 + k
+            if i >= Self.count { i -= Self.count }
+            let s = slots[i]
+            guard s.recordCount == b.count, s.valueAt == valueAt else { continue }
+            let key = UnsafeRawPointer(bytes + i * Self.slotBytes)
+            let afterValue = valueAt + 8
+            guard memcmp(key, p, 3) == 0, memcmp(key + 3, p + 11, valueAt - 11) == 0,
+                  memcmp(key + (valueAt - 8), p + afterValue, b.count - afterValue) == 0 else { continue }
+            last = i
+            return found(i)
+        }
+        return nil
+    }
+
+    private func found(_ i: Int) -> Found {
+        let s = slots[i]
+        let base = UnsafeRawPointer(bytes + i * Self.slotBytes)
+        tail = UnsafeRawBufferPointer(start: base + s.middleEnd, count: s.tailEnd - s.middleEnd)
+        return Found(valueAt: s.valueAt,
+                     head: UnsafeRawBufferPointer(start: base + s.keyCount, count: s.headEnd - s.keyCount),
+                     middle: UnsafeRawBufferPointer(start: base + s.headEnd, count: s.middleEnd - s.headEnd))
+    }
+
+    /// Checks a numeric record fully (as the general path would decode it) and keeps its parts.
+    func add(_ b: UnsafeRawBufferPointer) -> Found? {
+        guard let layout = ReadingCodec.Layout(b), layout.kind == 0 else { return nil }
+        let valueAt = layout.variable.upperBound
+        let keyCount = b.count - 8 - 8
+        guard keyCount + layout.bound <= Self.slotBytes else { return nil }
+        let i = next
+        next = (next + 1) % Self.count
+        let base = (bytes + i * Self.slotBytes).assumingMemoryBound(to: UInt8.self)
+        base.update(from: b.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 3)
+        (base + 3).update(from: (b.baseAddress! + 11).assumingMemoryBound(to: UInt8.self), count: valueAt - 11)
+        (base + 3 + valueAt - 11).update(from: (b.baseAddress! + valueAt + 8).assumingMemoryBound(to: UInt8.self), count: b.count - valueAt - 8)
+        var w = JSONWriter(base + keyCount)
+        w.literal(#"{"variable":""#)
+        w.copy(b, layout.variable)
+        w.literal(#"","value":"#)
+        let headEnd = w.p - base
+        if let u = layout.unit {
+            w.literal(#","unit":""#); w.copy(b, u); w.byte(0x22)
+        }
+        w.literal(#","time":""#)
+        let middleEnd = w.p - base
+        w.byte(0x22)
+        writeMetadata(&w, b, layout)
+        w.byte(0x7D)
+        slots[i] = Slot(recordCount: b.count, valueAt: valueAt, keyCount: keyCount, headEnd: headEnd, middleEnd: middleEnd, tailEnd: w.p - base)
+        last = i
+        return found(i)
     }
 }
 
@@ -181,6 +327,13 @@ extension ReadingCodec.Layout {
     }
 }
 
+/// `Double.description`'s formatter in the Swift runtime, writing into a buffer of ours instead of
+/// a new `String` (which, past 15 bytes, is a heap allocation per number). The symbol is part of
+/// the standard library's ABI (`@usableFromInline`); the tests compare its text with
+/// `description` for every kind of number.
+@_silgen_name("swift_float64ToString")
+private func swiftFloat64ToString(_ buffer: UnsafeMutablePointer<UInt8>, _ length: UInt, _ value: Float64, _ debug: Bool) -> UInt64
+
 /// Writes into space already reserved; the caller sized it.
 private struct JSONWriter {
     var p: UnsafeMutablePointer<UInt8>
@@ -203,47 +356,59 @@ private struct JSONWriter {
         p += r.count
     }
 
-    @inline(__always) mutating func copy(_ b: UnsafeRawBufferPointer) { copy(b, 0..<b.count) }
+    @inline(__always) mutating func copy(_ b: UnsafeRawBufferPointer) {
+        guard let base = b.baseAddress else { return }
+        UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: b.count)
+        p += b.count
+    }
 
     /// A number as `JSONValue.format` writes it: whole numbers below 1e15 as integers, anything
-    /// not finite as `null`, others as Swift's shortest round-trip text. Decimals with up to nine
+    /// not finite as `null`, others as Swift's shortest round-trip text. Decimals with up to four
     /// fraction digits in [0.001, 1e15) are written here directly: the fewest fraction digits `d`
     /// for which `round(n·10^d) / 10^d == n` are the shortest that round-trip (both operands are
-    /// exact, so the division is the correctly rounded parse), which is what Swift prints.
+    /// exact, so the division is the correctly rounded parse), which is what Swift prints. The rest
+    /// go through the standard library's own formatter, straight into the output.
     mutating func number(_ n: Double) {
         guard n.isFinite else { literal("null"); return }
         let a = abs(n)
-        if a == a.rounded(), a < 1e15 {
-            if n < 0 { byte(0x2D) }
-            integer(UInt64(a))
-            return
-        }
-        if a >= 0.001 {
-            var scale = 1.0
-            for d in 1...9 {
-                scale *= 10
-                let scaled = a * scale
-                guard scaled < 1e15 else { break }
-                let m = scaled.rounded()
-                if m / scale == a {
-                    let mi = UInt64(m), s = UInt64(scale)
-                    if n < 0 { byte(0x2D) }
-                    integer(mi / s)
-                    byte(0x2E)
-                    var frac = mi % s
-                    var q = p + d
-                    p = q
-                    for _ in 0..<d {
-                        q -= 1
-                        q.pointee = UInt8(truncatingIfNeeded: 48 + frac % 10)
-                        frac /= 10
+        if a < 1e15 {
+            let whole = UInt64(a)
+            if Double(whole) == a {
+                if n < 0 { byte(0x2D) }
+                integer(whole)
+                return
+            }
+            if a >= 0.001 {
+                var scale = 1.0
+                var divisor: UInt64 = 1
+                for d in 1...4 {
+                    scale *= 10
+                    divisor *= 10
+                    let scaled = a * scale
+                    guard scaled < 1e15 else { break }
+                    let t = UInt64(scaled)  // truncates; below 2^53 both are exact
+                    let m = scaled - Double(t) >= 0.5 ? t + 1 : t
+                    if Double(m) / scale == a {
+                        if n < 0 { byte(0x2D) }
+                        integer(m / divisor)
+                        byte(0x2E)
+                        var frac = m % divisor
+                        var q = p + d
+                        p = q
+                        for _ in 0..<d {
+                            q -= 1
+                            q.pointee = UInt8(truncatingIfNeeded: 48 + frac % 10)
+                            frac /= 10
+                        }
+                        return
                     }
-                    return
                 }
             }
         }
-        var text = String(n)
-        text.withUTF8 { copy(UnsafeRawBufferPointer($0)) }
+        // Swift 6.2's formatter writes the leading zero of `0.x` only by leaving a buffer that
+        // `description` filled with "0" as it was: fill it the same way.
+        p.initialize(repeating: 0x30, count: 32)
+        p += Int(swiftFloat64ToString(p, 32, n, false))
     }
 
     mutating func integer(_ value: UInt64) {

@@ -100,6 +100,11 @@ public protocol Spool: AnyObject {
     /// Like `peek`, but only records with a sequence number above `seq` (the uplink's cursor
     /// past what it has in flight).
     func peek(after seq: UInt64, maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord]
+    /// Calls `body` with each record after `seq`, oldest first, at most `maxRecords` of them,
+    /// without copying them: the bytes are valid only during the call. `body` returns false to
+    /// stop before taking that record (a later call after the last taken one starts with it). It
+    /// runs under the spool's lock: it must not call the spool.
+    func visit(after seq: UInt64, maxRecords: Int, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws
     /// Acknowledges every record up to and including `seq`; their space is reused.
     func acknowledge(through seq: UInt64) throws
     /// Makes everything appended so far durable now.

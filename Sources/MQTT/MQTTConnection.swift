@@ -173,8 +173,14 @@ public final class MQTTConnection {
 
     /// Publishes and returns the message id (its PUBACK arrives through `onPublished`).
     public func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws(MQTTError) -> Int32 {
+        let result = payload.withUnsafeBytes { bytes in Result { () throws(MQTTError) in try publish(topic: topic, bytes: bytes, qos: qos, retain: retain) } }
+        return try result.get()
+    }
+
+    /// Publishes bytes the caller keeps: libmosquitto copies them before returning.
+    public func publish(topic: String, bytes: UnsafeRawBufferPointer, qos: Int32 = 1, retain: Bool = false) throws(MQTTError) -> Int32 {
         var mid: Int32 = 0
-        let rc = payload.withUnsafeBytes { mosquitto_publish(mosq, &mid, topic, Int32($0.count), $0.baseAddress, qos, retain) }
+        let rc = mosquitto_publish(mosq, &mid, topic, Int32(bytes.count), bytes.baseAddress, qos, retain)
         try check(rc, "publish to \(topic)")
         return mid
     }

@@ -138,6 +138,7 @@ public final class FileSpool: Spool {
 
     deinit {
         if !closed { try? close() }
+        readCache.deallocate()
     }
 
     /// Writes what is pending, syncs, records the header and releases the lock.
@@ -174,6 +175,9 @@ public final class FileSpool: Spool {
             }
             throw file.fail("flock", code)
         }
+        // The spool reads in windows of its own (64 KiB, in ring order); the kernel's read-ahead
+        // would also fill the page cache with the ring's empty part, zeroing pages nobody reads.
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM)
         return file
     }
 
@@ -212,6 +216,7 @@ public final class FileSpool: Spool {
         var maxSeq: UInt64 = 0, maxEnd: Int64 = SpoolFormat.dataStart
         var minLive: (seq: UInt64, offset: Int64)?
         var live = 0
+        var liveEnd: Int64 = 0  // where the live record furthest into the file ends
         var suspects: [Int64] = []
         let windowSize = 1 << 20
         var window = [UInt8](repeating: 0, count: windowSize)
@@ -249,6 +254,7 @@ public final class FileSpool: Spool {
                 if frame.seq > maxSeq { maxSeq = frame.seq; maxEnd = p + size }
                 if frame.seq >= firstLive {
                     live += 1
+                    liveEnd = max(liveEnd, p + size)
                     if minLive == nil || frame.seq < minLive!.seq { minLive = (frame.seq, p) }
                 }
                 p += size
@@ -272,7 +278,10 @@ public final class FileSpool: Spool {
         used = ringDistance(from: tail, to: head, full: count > 0)
         header.nextSeq = max(header.nextSeq, maxSeq + 1, header.ackedThrough + 1)
         durableThrough = maxSeq
-        let damaged = suspects.filter { inLiveRange($0) || $0 == head }.count
+        // In a wrapped ring, what lies after the last live record before the file's end is the
+        // space the wrap left unused: stale bytes of old records there are not damage.
+        let wrapped = count > 0 && tail >= head
+        let damaged = suspects.filter { (inLiveRange($0) || $0 == head) && !(wrapped && $0 >= liveEnd) }.count
         header.damaged += UInt64(damaged)
         return (live, damaged)
     }
@@ -290,26 +299,29 @@ public final class FileSpool: Spool {
         return p >= tail || p < head
     }
 
-    /// Reads `n` bytes at `p` through a read-ahead window, so walking records (peek, acknowledge,
-    /// drop) costs one pread per 64 KiB rather than two per record. Writes that overlap the
-    /// window invalidate it.
-    private func readWord(_ p: Int64, _ n: Int) throws -> [UInt8] {
+    /// Makes the `n` bytes at `p` available in the read-ahead window and returns where they are,
+    /// so walking records (peek, acknowledge, drop) costs one pread per 64 KiB rather than two per
+    /// record, and no copy. Valid until the next call; writes that overlap the window invalidate
+    /// it. Nil if the file is shorter.
+    private func window(_ p: Int64, _ n: Int) throws -> UnsafeRawPointer? {
         if p < readCacheStart || p + Int64(n) > readCacheStart + Int64(readCacheLength) {
             let want = Int(min(Int64(max(Self.readAhead, n)), dataEnd - p))
-            if readCache.count < want { readCache = [UInt8](repeating: 0, count: want) }
+            if readCache.count < want {
+                readCache.deallocate()
+                readCache = .allocate(byteCount: want, alignment: 8)
+            }
             readCacheStart = p
-            readCacheLength = try readCache.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]), at: p) }
+            readCacheLength = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: readCache[0..<want]), at: p)
             guard readCacheLength >= n else {
                 readCacheLength = 0
-                return [UInt8](repeating: 0, count: n)
+                return nil
             }
         }
-        let local = Int(p - readCacheStart)
-        return Array(readCache[local..<(local + n)])
+        return UnsafeRawPointer(readCache.baseAddress!) + Int(p - readCacheStart)
     }
 
     private static let readAhead = 64 << 10
-    private var readCache: [UInt8] = []
+    private var readCache = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 8)
     private var readCacheStart: Int64 = 0
     private var readCacheLength = 0
 
@@ -317,9 +329,18 @@ public final class FileSpool: Spool {
         if offset < readCacheStart + Int64(readCacheLength), offset + Int64(length) > readCacheStart { readCacheLength = 0 }
     }
 
+    /// A record found in the ring: where its frame starts, its size on disk, and its payload
+    /// (in the read window: valid until the next read).
+    private struct Found {
+        var offset: Int64
+        var seq: UInt64
+        var size: Int64
+        var payload: UnsafeRawBufferPointer
+    }
+
     /// The first record at or after `p` (skipping padding, wrap markers and damage) before `head`.
-    /// Returns its offset, sequence number and frame size; `damage` counts resyncs over garbage.
-    private func nextRecord(from start: Int64, damage: inout Int) throws -> (offset: Int64, seq: UInt64, size: Int64, frame: [UInt8])? {
+    /// `damage` counts resyncs over garbage.
+    private func nextRecord(from start: Int64, damage: inout Int) throws -> Found? {
         var p = start
         var steps: Int64 = 0
         let limit = (dataEnd - SpoolFormat.dataStart) / 8 + 2
@@ -332,14 +353,17 @@ public final class FileSpool: Spool {
                 p = SpoolFormat.dataStart
                 continue
             }
-            let h = try readWord(p, SpoolFormat.frameHeader)
-            let word0 = h.u32(at: 0)
+            guard let h = try window(p, SpoolFormat.frameHeader) else { return nil }
+            let word0 = h.loadUnaligned(as: UInt32.self).littleEndian
             let length = Int(word0 & 0xFF_FFFF)
             if word0 >> 24 == SpoolFormat.recordMarker, length <= SpoolFormat.maxPayload, p + SpoolFormat.frameSize(length) <= dataEnd {
                 // The whole frame is checked, so a damaged record is never taken for a live one.
-                let frame = try readWord(p, SpoolFormat.frameHeader + length)
-                if frame.withUnsafeBytes({ SpoolFormat.validFrame($0, at: 0) }) != nil {
-                    return (p, h.u64(at: 8), SpoolFormat.frameSize(length), frame)
+                if let frame = try window(p, SpoolFormat.frameHeader + length) {
+                    let bytes = UnsafeRawBufferPointer(start: frame, count: SpoolFormat.frameHeader + length)
+                    if let valid = SpoolFormat.validFrame(bytes, at: 0) {
+                        return Found(offset: p, seq: valid.seq, size: SpoolFormat.frameSize(length),
+                                     payload: UnsafeRawBufferPointer(rebasing: bytes[SpoolFormat.frameHeader...]))
+                    }
                 }
             }
             if word0 >> 24 == SpoolFormat.recordMarker {
@@ -362,24 +386,76 @@ public final class FileSpool: Spool {
         return nil
     }
 
+    /// Records a peek walked and checked, in ring order, each found from the one before (the
+    /// first from `tail` or from the peek cursor): acknowledging them moves the tail along this
+    /// trail instead of reading and checking every frame again. Entries behind the tail are
+    /// dropped as it passes; the trail is cleared whenever a walk does not continue it.
+    private struct TrailEntry {
+        var offset: Int64
+        var seq: UInt64
+        var end: Int64
+        /// Resyncs over damage between the previous entry and this one.
+        var damageBefore: Int
+    }
+    private var trail: [TrailEntry] = []
+    private var trailStart = 0
+    private static let trailLimit = 8192
+
+    private func extendTrail(_ r: Found, from start: Int64, damage: Int) {
+        if trailStart < trail.count {
+            guard trail.count - trailStart < Self.trailLimit else { return }
+            if trail[trail.count - 1].end != start { clearTrail() }
+        }
+        if trailStart == trail.count {
+            clearTrail()
+            guard start == tail else { return }
+        }
+        if trailStart > 1024, trailStart * 2 > trail.count {
+            trail.removeFirst(trailStart)
+            trailStart = 0
+        }
+        var end = r.offset + r.size
+        if end >= dataEnd { end = SpoolFormat.dataStart }
+        trail.append(TrailEntry(offset: r.offset, seq: r.seq, end: end, damageBefore: damage))
+    }
+
+    private func clearTrail() {
+        trail.removeAll(keepingCapacity: true)
+        trailStart = 0
+    }
+
     /// Moves the tail past the oldest record. Returns false when the spool is empty.
     private func advanceTail() throws -> Bool {
         guard count > 0 else { tail = head; return false }
         var damage = 0
-        guard let first = try nextRecord(from: tail, damage: &damage) else {
-            count = 0
-            tail = head
-            used = 0
-            return false
+        let next: Int64
+        if trailStart < trail.count, trail[trailStart].offset == tail, trail[trailStart].seq == tailSeq {
+            next = trail[trailStart].end
+            trailStart += 1
+        } else {
+            clearTrail()
+            guard let first = try nextRecord(from: tail, damage: &damage) else {
+                count = 0
+                tail = head
+                used = 0
+                return false
+            }
+            next = first.offset + first.size >= dataEnd ? SpoolFormat.dataStart : first.offset + first.size
         }
         header.damaged += UInt64(damage)
-        var next = first.offset + first.size
-        if next >= dataEnd { next = SpoolFormat.dataStart }
+        damage = 0
         count -= 1
         if count == 0 {
             tail = head
             tailSeq = header.nextSeq
+            clearTrail()
+        } else if trailStart < trail.count {
+            let after = trail[trailStart]
+            tail = after.offset
+            tailSeq = after.seq
+            header.damaged += UInt64(after.damageBefore)
         } else if let after = try nextRecord(from: next, damage: &damage) {
+            header.damaged += UInt64(damage)
             tail = after.offset
             tailSeq = after.seq
         } else {
@@ -547,28 +623,42 @@ public final class FileSpool: Spool {
     private var cursor: (seq: UInt64, offset: Int64)?
 
     public func peek(after seq: UInt64, maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {
+        var out: [SpoolRecord] = []
+        var bytes = 0
+        try visit(after: seq, maxRecords: maxRecords) { rseq, payload in
+            if !out.isEmpty && bytes + payload.count > maxBytes { return false }
+            bytes += payload.count
+            out.append(SpoolRecord(seq: rseq, payload: Array(payload)))
+            return true
+        }
+        return out
+    }
+
+    /// Records after `seq` in place (no copies), checked once: acknowledging them later follows
+    /// the trail this walk leaves.
+    public func visit(after seq: UInt64, maxRecords: Int, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws {
         try lock.withLock {
-            guard count > 0, maxRecords > 0 else { return [] }
+            guard count > 0, maxRecords > 0 else { return }
             try flushPending()
-            var out: [SpoolRecord] = []
-            var bytes = 0
             var p = tail
             if seq >= tailSeq, let c = cursor, c.seq == seq, inLiveRange(c.offset) || c.offset == head { p = c.offset }
-            var damage = 0
+            var taken = 0
             var seen = 0
-            while out.count < maxRecords, seen < count {
+            while taken < maxRecords, seen < count {
+                var damage = 0
                 guard let r = try nextRecord(from: p, damage: &damage) else { break }
                 seen += 1
-                p = r.offset + r.size
-                if p >= dataEnd { p = SpoolFormat.dataStart }
-                if r.seq <= seq { continue }
-                let length = r.frame.count - SpoolFormat.frameHeader
-                if !out.isEmpty && bytes + length > maxBytes { break }
-                bytes += length
-                out.append(SpoolRecord(seq: r.seq, payload: Array(r.frame[SpoolFormat.frameHeader...])))
+                extendTrail(r, from: p, damage: damage)
+                let after = r.offset + r.size >= dataEnd ? SpoolFormat.dataStart : r.offset + r.size
+                if r.seq <= seq {
+                    p = after
+                    continue
+                }
+                guard try body(r.seq, r.payload) else { break }
+                taken += 1
+                p = after
                 cursor = (r.seq, p)
             }
-            return out
         }
     }
 
@@ -584,7 +674,7 @@ public final class FileSpool: Spool {
                 seen += 1
                 p = r.offset + r.size
                 if p >= dataEnd { p = SpoolFormat.dataStart }
-                guard try body(SpoolRecord(seq: r.seq, payload: Array(r.frame[SpoolFormat.frameHeader...]))) else { return }
+                guard try body(SpoolRecord(seq: r.seq, payload: Array(r.payload))) else { return }
             }
         }
     }

@@ -63,12 +63,7 @@ public final class MemorySpool: Spool {
 
     public func peek(after seq: UInt64, maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {
         lock.withLock {
-            // Sequence numbers increase along the array: binary search for the first past `seq`.
-            var lo = start, hi = records.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if records[mid].seq <= seq { lo = mid + 1 } else { hi = mid }
-            }
+            let lo = firstIndex(after: seq)
             var out: [SpoolRecord] = []
             var bytes = 0
             var i = lo
@@ -80,6 +75,28 @@ public final class MemorySpool: Spool {
             }
             return out
         }
+    }
+
+    public func visit(after seq: UInt64, maxRecords: Int, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws {
+        try lock.withLock {
+            var i = firstIndex(after: seq)
+            var taken = 0
+            while i < records.count, taken < maxRecords {
+                guard try records[i].payload.withUnsafeBytes({ try body(records[i].seq, $0) }) else { return }
+                taken += 1
+                i += 1
+            }
+        }
+    }
+
+    /// The index of the first live record past `seq`: sequence numbers increase along the array.
+    private func firstIndex(after seq: UInt64) -> Int {
+        var lo = start, hi = records.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if records[mid].seq <= seq { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     public func acknowledge(through seq: UInt64) throws {

@@ -58,6 +58,7 @@ public final class MQTTUplink {
     private var tipSequence: UInt64 = 0
     private var downlink: [(topic: String, payload: [UInt8])] = []
     private var transcoder = ReadingJSONTranscoder()
+    private let buffer = MessageBuffer()
     private let topic: String
     public private(set) var published = 0
     public private(set) var acknowledged = 0
@@ -182,9 +183,10 @@ public final class MQTTUplink {
         return .wait(milliseconds: 0, reason: "waiting for PUBACK", kind: .transient)
     }
 
-    /// A message ready to publish: its payload and the spool records it carries.
+    /// A message ready to publish: its payload (in `buffer`, valid until the next message) and the
+    /// spool records it carries.
     private struct Message {
-        var payload: [UInt8]
+        var payload: UnsafeRawBufferPointer
         var first: UInt64
         var last: UInt64
         var count: Int
@@ -199,79 +201,94 @@ public final class MQTTUplink {
                 publishedThrough = m.last
                 continue
             }
-            let mid = try c.publish(topic: topic, payload: m.payload)
+            let mid = try c.publish(topic: topic, bytes: m.payload)
             inflight.append((mid, m.first, m.last, false, m.count))
             publishedThrough = m.last
             published += m.count
         }
     }
 
-    /// Encodes the records after those published into one message.
+    /// Encodes the records after those published into one message, reading them in place in the
+    /// spool and writing their JSON straight into the message buffer.
     private func nextMessage() -> Message? {
-        var transcoder = self.transcoder  // a local: no exclusivity checks per reading
+        var transcoder = self.transcoder  // locals: no exclusivity checks per reading
         defer { self.transcoder = transcoder }
-        let fresh: [SpoolRecord]
+        let buffer = self.buffer
+        var items: [String] = []
+        var length = 0
+        var first: UInt64 = 0, last: UInt64 = 0, count = 0
+        let json = settings.format == .json
+        let limit = json ? settings.maxPayloadBytes : min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32
+        if json {
+            buffer.reserve(1)
+            buffer.bytes[0] = UInt8(ascii: "[")
+            length = 1
+        }
+        func take(_ seq: UInt64) {
+            if first == 0 { first = seq }
+            last = seq
+        }
         do {
-            fresh = try spool.peek(after: publishedThrough, maxRecords: settings.batchSize, maxBytes: Int.max)
+            try spool.visit(after: publishedThrough, maxRecords: settings.batchSize) { seq, record in
+                if json {
+                    // The common case straight from the spool bytes; anything unusual takes the general path.
+                    buffer.reserve(length + 2 + ReadingJSONTranscoder.maximumJSONSize(encodedCount: record.count))
+                    let start = count > 0 ? length + 1 : length
+                    let n = transcoder.write(encoded: record, into: buffer.bytes + start)
+                    if n > 0 {
+                        if count > 0 && start + n + 1 > limit { return false }
+                        if count > 0 { buffer.bytes[length] = UInt8(ascii: ",") }
+                        length = start + n
+                        take(seq)
+                        count += 1
+                        return true
+                    }
+                }
+                guard var reading = ReadingCodec.decode(Array(record)) else {
+                    try? deadLetters.record(seq: seq, status: nil, reason: "the spool record is not a reading this version can decode",
+                                            object: .string("\(record.count) bytes"), at: clock.now())
+                    take(seq)
+                    return true
+                }
+                if let clockGuard, !clockGuard.resolve(&reading) { return false }  // held until the clock is trusted
+                if json {
+                    var object: [UInt8] = []
+                    reading.appendDataObjectJSON(to: &object)
+                    if count > 0 && length + object.count + 2 > limit { return false }
+                    buffer.reserve(length + object.count + 2)
+                    if count > 0 {
+                        buffer.bytes[length] = UInt8(ascii: ",")
+                        length += 1
+                    }
+                    object.withUnsafeBytes { buffer.bytes.advanced(by: length).update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: $0.count) }
+                    length += object.count
+                } else {
+                    let item = TagoTiP.item(reading)
+                    let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count
+                    if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { return false }
+                    items.append(item)
+                }
+                take(seq)
+                count += 1
+                return true
+            }
         } catch {
             return nil
         }
-        guard !fresh.isEmpty else { return nil }
-        var items: [String] = []
-        var body: [UInt8] = [UInt8(ascii: "[")]
-        var first: UInt64 = 0, last: UInt64 = 0, count = 0
-        let limit = settings.format == .tagotip ? min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32 : settings.maxPayloadBytes
-        if settings.format == .json { body.reserveCapacity(min(limit, fresh.count * 128) + 2) }
-        for r in fresh {
-            if settings.format == .json {
-                // The common case straight from the spool bytes; anything unusual takes the general path.
-                let mark = body.count
-                if count > 0 { body.append(UInt8(ascii: ",")) }
-                if r.payload.withUnsafeBytes({ transcoder.append(encoded: $0, to: &body) }) {
-                    if count > 0 && body.count + 1 > limit {
-                        body.removeSubrange(mark...)
-                        break
-                    }
-                    if first == 0 { first = r.seq }
-                    last = r.seq
-                    count += 1
-                    continue
-                }
-                body.removeSubrange(mark...)
-            }
-            guard var reading = ReadingCodec.decode(r.payload) else {
-                try? deadLetters.record(seq: r.seq, status: nil, reason: "the spool record is not a reading this version can decode",
-                                        object: .string("\(r.payload.count) bytes"), at: clock.now())
-                if first == 0 { first = r.seq }
-                last = r.seq
-                continue
-            }
-            if let clockGuard, !clockGuard.resolve(&reading) { break }  // held until the clock is trusted
-            if settings.format == .tagotip {
-                let item = TagoTiP.item(reading)
-                let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count
-                if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { break }
-                items.append(item)
-            } else {
-                var object: [UInt8] = []
-                reading.appendDataObjectJSON(to: &object)
-                if count > 0 && body.count + object.count + 2 > limit { break }
-                if count > 0 { body.append(UInt8(ascii: ",")) }
-                body.append(contentsOf: object)
-            }
-            if first == 0 { first = r.seq }
-            last = r.seq
-            count += 1
-        }
         guard last > 0 else { return nil }
-        if count == 0 { return Message(payload: [], first: first, last: last, count: 0) }
-        if settings.format == .tagotip {
+        if count == 0 { return Message(payload: UnsafeRawBufferPointer(start: nil, count: 0), first: first, last: last, count: 0) }
+        if !json {
             tipSequence += 1
             persistSequence()
-            return Message(payload: Array(TagoTiP.payload(sequence: tipSequence, items: items).utf8), first: first, last: last, count: count)
+            let text = Array(TagoTiP.payload(sequence: tipSequence, items: items).utf8)
+            buffer.reserve(text.count)
+            text.withUnsafeBufferPointer { buffer.bytes.update(from: $0.baseAddress!, count: $0.count) }
+            length = text.count
+        } else {
+            buffer.bytes[length] = UInt8(ascii: "]")
+            length += 1
         }
-        body.append(UInt8(ascii: "]"))
-        return Message(payload: body, first: first, last: last, count: count)
+        return Message(payload: UnsafeRawBufferPointer(start: buffer.bytes, count: length), first: first, last: last, count: count)
     }
 
     private func persistSequence() {
@@ -288,4 +305,23 @@ public final class MQTTUplink {
         connection?.disconnect()
         connection = nil
     }
+}
+
+/// The bytes of the message being built, kept from one message to the next.
+final class MessageBuffer {
+    private(set) var bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 16 << 10)
+    private var capacity = 16 << 10
+
+    /// Makes room for `n` bytes, keeping what is there.
+    func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        let grown = max(n, capacity * 2)
+        let new = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
+        new.update(from: bytes, count: capacity)
+        bytes.deallocate()
+        bytes = new
+        capacity = grown
+    }
+
+    deinit { bytes.deallocate() }
 }

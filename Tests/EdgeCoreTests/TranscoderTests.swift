@@ -51,6 +51,60 @@ import Testing
         }
     }
 
+    /// One transcoder over a stream, as the uplink uses it: sensors repeat (their fixed parts come
+    /// from the transcoder's memory), more of them than it remembers, some differing only in a
+    /// byte of the unit or the metadata, or in the variable's length; every record must still come
+    /// out as the general path writes it, and the pointer form must agree with the array form.
+    @Test func aStreamThroughOneTranscoderMatches() {
+        var g = SystemRandomNumberGenerator()
+        var sensors: [(String, String?, [String: String])] = []
+        for i in 0..<40 {
+            let metadata: [String: String] = i % 5 == 0 ? ["rom": "28-00000\(i)", "ch": "\(i % 3)"] : [:]
+            sensors.append(("sensor\(i % 20)_v", i % 3 == 0 ? nil : (i % 2 == 0 ? "°C" : "°F"), metadata))
+        }
+        sensors.append(("sensor1_v", "°C", ["rom": "28-000001"]))
+        sensors.append(("sensor1_w", "°C", [:]))
+        sensors.append(("sensor10_v", "%", [:]))
+        var stream = ReadingJSONTranscoder(), pointer = ReadingJSONTranscoder()
+        for i in 0..<30_000 {
+            // Mostly a repeating order of a few sensors, sometimes any of them.
+            let s = i % 7 == 0 ? sensors[Int.random(in: 0..<sensors.count, using: &g)] : sensors[i % 6]
+            let value: ReadingValue = switch i % 11 {
+            case 0: .bool(i % 2 == 0)
+            case 1: .string("s\(i)")
+            case 2: .number(Double(bitPattern: g.next()))
+            default: .number(Double.random(in: -50...50, using: &g).rounded() / [1, 10, 100, 1000, 7][i % 5])
+            }
+            let time = Int64.random(in: 0...253_402_300_799_999, using: &g)
+            let bytes = ReadingCodec.encode(Reading(variable: s.0, value: value, unit: s.1, time: Timestamp(millisecondsSince1970: time), metadata: s.2))
+            var out: [UInt8] = []
+            let handled = bytes.withUnsafeBytes { stream.append(encoded: $0, to: &out) }
+            #expect(handled)
+            #expect(String(decoding: out, as: UTF8.self) == general(bytes), "record \(i): \(s.0) \(value)")
+            let room = ReadingJSONTranscoder.maximumJSONSize(encodedCount: bytes.count)
+            let direct = [UInt8](unsafeUninitializedCapacity: room) { buffer, n in
+                n = bytes.withUnsafeBytes { pointer.write(encoded: $0, into: buffer.baseAddress!) }
+            }
+            #expect(direct == out)
+        }
+    }
+
+    @Test func theSizeBoundHolds() {
+        // Many empty metadata pairs: the JSON grows fastest against the record here.
+        var metadata: [String: String] = [:]
+        for i in 0..<200 { metadata[String(UnicodeScalar(UInt8(65 + i % 26))) + "\(i)"] = "" }
+        for reading in [Reading(variable: "v", value: .number(-2.2250738585072014e-308), unit: "", time: Timestamp(millisecondsSince1970: 253_402_300_799_999), metadata: metadata),
+                        Reading(variable: "", value: .number(-1.7976931348623157e308), time: Timestamp(millisecondsSince1970: 1)),
+                        Reading(variable: "", value: .string(""), unit: "", time: Timestamp(millisecondsSince1970: 1), metadata: ["": ""])] {
+            let bytes = ReadingCodec.encode(reading)
+            var t = ReadingJSONTranscoder()
+            var out: [UInt8] = []
+            #expect(bytes.withUnsafeBytes { t.append(encoded: $0, to: &out) })
+            #expect(out.count <= ReadingJSONTranscoder.maximumJSONSize(encodedCount: bytes.count))
+            #expect(String(decoding: out, as: UTF8.self) == general(bytes))
+        }
+    }
+
     func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }
 
     @Test(arguments: [

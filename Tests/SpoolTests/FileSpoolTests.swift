@@ -1,4 +1,5 @@
 import Testing
+import CChecksum
 import EdgeCore
 @testable import Spool
 #if canImport(Glibc)
@@ -292,5 +293,28 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
         #expect(ReadingCodec.decode(bytes + [0]) == nil)
         bytes[0] = 9
         #expect(ReadingCodec.decode(bytes) == nil)
+    }
+}
+
+/// The spool's CRC (the CPU's instruction where there is one) against EdgeCore's table-driven one.
+@Suite struct CRC32CTests {
+    @Test func theInstructionAndBothTablesAgree() {
+        // The check value of CRC-32C (RFC 3720 B.4): "123456789" gives 0xE3069283.
+        let check = Array("123456789".utf8)
+        #expect(check.withUnsafeBytes { te_crc32c(0, $0.baseAddress, $0.count) } == 0xE306_9283)
+        #expect(check.withUnsafeBytes { te_crc32c_table(0, $0.baseAddress, $0.count) } == 0xE306_9283)
+        var g = SystemRandomNumberGenerator()
+        for n in 0..<300 {
+            let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
+            let seed = n % 3 == 0 ? 0 : UInt32.random(in: 0...UInt32.max, using: &g)
+            let reference = bytes.withUnsafeBytes { Checksum.crc32c($0, seed: seed) }
+            // Unaligned starts too: the instruction reads eight bytes at a time.
+            #expect(bytes.withUnsafeBytes { te_crc32c(seed, $0.baseAddress, $0.count) } == reference, "\(n) bytes")
+            #expect(bytes.withUnsafeBytes { te_crc32c_table(seed, $0.baseAddress, $0.count) } == reference, "\(n) bytes, table")
+            if n > 1 {
+                let tail = bytes.withUnsafeBytes { Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[1...]), seed: seed) }
+                #expect(bytes.withUnsafeBytes { te_crc32c(seed, $0.baseAddress! + 1, n - 1) } == tail)
+            }
+        }
     }
 }

@@ -1,0 +1,97 @@
+// CRC-32C for the spool's frames. The instruction computes the same reflected Castagnoli CRC
+// as the table (polynomial 0x82F63B78); which one runs is decided once, from what the CPU reports.
+#include "tecrc.h"
+
+#include <pthread.h>
+#include <string.h>
+
+static uint32_t table[8][256];
+
+static void build_table(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++) table[k][i] = table[0][table[k - 1][i] & 0xFF] ^ (table[k - 1][i] >> 8);
+}
+
+static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t n) {
+    while (n >= 8) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + 4, 4);
+        lo ^= crc;
+        crc = table[7][lo & 0xFF] ^ table[6][(lo >> 8) & 0xFF] ^ table[5][(lo >> 16) & 0xFF] ^ table[4][lo >> 24]
+            ^ table[3][hi & 0xFF] ^ table[2][(hi >> 8) & 0xFF] ^ table[1][(hi >> 16) & 0xFF] ^ table[0][hi >> 24];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) crc = table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+__attribute__((target("sse4.2"))) static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) {
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+static int cpu_has_crc(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2);
+}
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7)
+#endif
+__attribute__((target("+crc"))) static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) {
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        crc = __builtin_arm_crc32cd(crc, v);
+        p += 8;
+        n -= 8;
+    }
+    while (n--) crc = __builtin_arm_crc32cb(crc, *p++);
+    return crc;
+}
+static int cpu_has_crc(void) { return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0; }
+#else
+static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) { return crc_table(crc, p, n); }
+static int cpu_has_crc(void) { return 0; }
+#endif
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int hardware = 0;
+
+static void decide(void) {
+    hardware = cpu_has_crc();
+    build_table();
+}
+
+uint32_t te_crc32c(uint32_t seed, const void *data, size_t n) {
+    pthread_once(&once, decide);
+    return ~(hardware ? crc_hardware(~seed, data, n) : crc_table(~seed, data, n));
+}
+
+uint32_t te_crc32c_table(uint32_t seed, const void *data, size_t n) {
+    pthread_once(&once, decide);
+    return ~crc_table(~seed, data, n);
+}
+
+int te_crc32c_hardware(void) {
+    pthread_once(&once, decide);
+    return hardware;
+}
