@@ -108,17 +108,23 @@ func mqttBenchmark() throws {
     }
 
     // The MQTT uplink draining a spool file as the agent keeps it (sync batch), in commits of
-    // 100 readings; its CPU is the draining thread's.
+    // 100 readings, or with `--spool memory` the in-memory spool; its CPU is the draining thread's.
+    let inMemory = argument("--spool", default: "file") == "memory"
     func uplinkRun() throws -> Run? {
+        let spool: Spool
         let path = dir + "/uplink.spool"
-        unlink(path)
-        let spool = try FileSpool(path: path, options: .init(capacityBytes: max(64 << 20, Int64(n) * 128), sync: .batch))
+        if inMemory {
+            spool = MemorySpool(capacityBytes: Int64(n) * 128 + (8 << 20))
+        } else {
+            unlink(path)
+            spool = try FileSpool(path: path, options: .init(capacityBytes: max(64 << 20, Int64(n) * 128), sync: .batch))
+        }
         var i = 0
         while i < n {
             try spool.append(Array(encoded[i..<min(i + 100, n)]))
             i += 100
         }
-        defer { try? spool.close() }
+        defer { try? (spool as? FileSpool)?.close() }
         var options = MQTTOptions()
         options.port = port
         options.clientID = "tagoedge-bench"
@@ -171,7 +177,7 @@ func mqttBenchmark() throws {
 
     // Rounds alternate between the publishers so that a noisy moment on this machine hits all of
     // them alike; each row is the median of its rounds.
-    let publishers = ["tagoedge MQTT uplink (from spool)", "Swift MQTTConnection, same payload", "C, libmosquitto directly", "paho-mqtt \(python)"]
+    let publishers = [inMemory ? "tagoedge MQTT uplink (memory spool)" : "tagoedge MQTT uplink (spool file)", "Swift MQTTConnection, same payload", "C, libmosquitto directly", "paho-mqtt \(python)"]
     var runs: [[Run]] = Array(repeating: [], count: publishers.count)
     for _ in 0..<rounds {
         let round = [try uplinkRun(), wrapperRun(), programRun(dir + "/mqtt_pub", []),
