@@ -338,6 +338,11 @@ public final class FileSpool: Spool {
         var payload: UnsafeRawBufferPointer
     }
 
+    /// Where the record after `r` may start: right after it, or at the ring's start.
+    private func end(of r: Found) -> Int64 {
+        r.offset + r.size >= dataEnd ? SpoolFormat.dataStart : r.offset + r.size
+    }
+
     /// The first record at or after `p` (skipping padding, wrap markers and damage) before `head`.
     /// `damage` counts resyncs over garbage.
     private func nextRecord(from start: Int64, damage: inout Int) throws -> Found? {
@@ -414,9 +419,7 @@ public final class FileSpool: Spool {
             trail.removeFirst(trailStart)
             trailStart = 0
         }
-        var end = r.offset + r.size
-        if end >= dataEnd { end = SpoolFormat.dataStart }
-        trail.append(TrailEntry(offset: r.offset, seq: r.seq, end: end, damageBefore: damage))
+        trail.append(TrailEntry(offset: r.offset, seq: r.seq, end: end(of: r), damageBefore: damage))
     }
 
     private func clearTrail() {
@@ -440,7 +443,7 @@ public final class FileSpool: Spool {
                 used = 0
                 return false
             }
-            next = first.offset + first.size >= dataEnd ? SpoolFormat.dataStart : first.offset + first.size
+            next = end(of: first)
         }
         header.damaged += UInt64(damage)
         damage = 0
@@ -649,7 +652,7 @@ public final class FileSpool: Spool {
                 guard let r = try nextRecord(from: p, damage: &damage) else { break }
                 seen += 1
                 extendTrail(r, from: p, damage: damage)
-                let after = r.offset + r.size >= dataEnd ? SpoolFormat.dataStart : r.offset + r.size
+                let after = end(of: r)
                 if r.seq <= seq {
                     p = after
                     continue
@@ -665,18 +668,7 @@ public final class FileSpool: Spool {
     /// Visits every unacknowledged record, oldest first, without holding them all in memory;
     /// `body` returns false to stop.
     public func forEachRecord(_ body: (SpoolRecord) throws -> Bool) throws {
-        try lock.withLock {
-            try flushPending()
-            var p = tail
-            var damage = 0
-            var seen = 0
-            while seen < count, let r = try nextRecord(from: p, damage: &damage) {
-                seen += 1
-                p = r.offset + r.size
-                if p >= dataEnd { p = SpoolFormat.dataStart }
-                guard try body(SpoolRecord(seq: r.seq, payload: Array(r.payload))) else { return }
-            }
-        }
+        try visit(after: 0, maxRecords: .max) { seq, payload in try body(SpoolRecord(seq: seq, payload: Array(payload))) }
     }
 
     public func acknowledge(through seq: UInt64) throws {
