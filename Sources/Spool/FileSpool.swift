@@ -305,13 +305,16 @@ public final class FileSpool: Spool {
     /// it. Nil if the file is shorter.
     private func window(_ p: Int64, _ n: Int) throws -> UnsafeRawPointer? {
         if p < readCacheStart || p + Int64(n) > readCacheStart + Int64(readCacheLength) {
-            let want = Int(min(Int64(max(Self.readAhead, n)), dataEnd - p))
+            var want = Int(min(Int64(max(Self.readAhead, n)), dataEnd - p))
+            // Not past the head: beyond it lie the ring's empty part or acknowledged records.
+            if p < head { want = max(n, min(want, Int(head - p))) }
             if readCache.count < want {
                 readCache.deallocate()
                 readCache = .allocate(byteCount: want, alignment: 8)
             }
             readCacheStart = p
             readCacheLength = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: readCache[0..<want]), at: p)
+            bytesRead += readCacheLength
             guard readCacheLength >= n else {
                 readCacheLength = 0
                 return nil
@@ -324,6 +327,8 @@ public final class FileSpool: Spool {
     private var readCache = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 8)
     private var readCacheStart: Int64 = 0
     private var readCacheLength = 0
+    /// Bytes read from the file since it was opened (what the SD card is asked for).
+    private(set) var bytesRead = 0
 
     private func invalidateReadCache(_ offset: Int64, _ length: Int) {
         if offset < readCacheStart + Int64(readCacheLength), offset + Int64(length) > readCacheStart { readCacheLength = 0 }
@@ -353,7 +358,7 @@ public final class FileSpool: Spool {
         while steps < limit {
             steps += 1
             // Reaching the head ends the records, except at the start of a full ring (head == tail).
-            if p == head && (steps > 1 || count == 0) { return nil }
+            if p == head && (steps > 1 || count == 0 || head != tail) { return nil }
             if p + Int64(SpoolFormat.frameHeader) > dataEnd {
                 p = SpoolFormat.dataStart
                 continue
@@ -641,7 +646,9 @@ public final class FileSpool: Spool {
     /// the trail this walk leaves.
     public func visit(after seq: UInt64, maxRecords: Int, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws {
         try lock.withLock {
-            guard count > 0, maxRecords > 0 else { return }
+            // Nothing after the newest record: return without reading (the uplink asks this
+            // whenever everything is in flight, and a walk from the head would cross the ring).
+            guard count > 0, maxRecords > 0, seq < newestSeq else { return }
             try flushPending()
             var p = tail
             if seq >= tailSeq, let c = cursor, c.seq == seq, inLiveRange(c.offset) || c.offset == head { p = c.offset }
@@ -661,6 +668,7 @@ public final class FileSpool: Spool {
                 taken += 1
                 p = after
                 cursor = (r.seq, p)
+                if r.seq == newestSeq { break }
             }
         }
     }

@@ -224,6 +224,38 @@ final class SpoolUnderTest {
         #expect(s.spool.stats.recordCount == 18)
     }
 
+    /// A walk that has caught up (everything in flight, nothing new) reads nothing, and a walk
+    /// of a few new records reads about them, not the ring's empty part beyond the head: the
+    /// uplink makes these walks at every step on a gateway that keeps up.
+    @Test func aCaughtUpWalkReadsNothingAndNewRecordsReadLittle() throws {
+        let s = try SpoolUnderTest(.file, capacity: 4 << 20)
+        let file = try #require(s.spool as? FileSpool)
+        try s.spool.append((1...20).map { payload($0, size: 40) })
+        var last: UInt64 = 0
+        try s.spool.visit(after: 0, maxRecords: 100) { seq, _ in last = seq; return true }
+        #expect(last == 20)
+        let before = file.bytesRead
+        for _ in 0..<5 {
+            try s.spool.visit(after: last, maxRecords: 100) { seq, _ in Issue.record("record \(seq) after the newest"); return false }
+        }
+        #expect(file.bytesRead == before, "a caught-up walk read \(file.bytesRead - before) bytes")
+        try s.spool.append((21...23).map { payload($0, size: 40) })
+        var fresh: [UInt64] = []
+        try s.spool.visit(after: last, maxRecords: 100) { seq, bytes in
+            #expect(Array(bytes) == payload(seq, size: 40))
+            fresh.append(seq)
+            return true
+        }
+        #expect(fresh == [21, 22, 23])
+        #expect(file.bytesRead - before <= 4096, "walking 3 new records read \(file.bytesRead - before) bytes")
+        // Acknowledged, then reopened: still exactly the records after the acknowledgement.
+        try s.spool.acknowledge(through: 22)
+        try s.reopen()
+        var rest: [UInt64] = []
+        try s.spool.visit(after: 0, maxRecords: 100) { seq, _ in rest.append(seq); return true }
+        #expect(rest == [23])
+    }
+
     /// The file spool acknowledges along the trail its walks leave. Random appends (wrapping a
     /// small ring many times, dropping the oldest when it is full), walks after a cursor or from
     /// the tail, acknowledgements and reopenings; after every step the spool must hold exactly a
