@@ -1,10 +1,15 @@
 // The baseline for `tagoedge-bench mqtt`: the smallest C program that does the MQTT uplink's
 // network work with libmosquitto directly. Publishes the payload in FILE COUNT times to TOPIC
-// with QoS 1, at most INFLIGHT unacknowledged, and waits for every PUBACK.
-//   mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT  -> prints "seconds <s>" and "cpu <s>"
+// with QoS 1, at most INFLIGHT unacknowledged, and waits for every PUBACK. With a last argument
+// `quickack` it sets TCP_QUICKACK after every loop, as the Swift MQTTConnection does.
+//   mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT [quickack]  -> prints "seconds <s>" and "cpu <s>"
 #include <mosquitto.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 static int acked = 0;
@@ -18,7 +23,8 @@ static double clock_seconds(clockid_t id) {
 static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
 
 int main(int argc, char **argv) {
-    if (argc != 7) { fprintf(stderr, "usage: mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT\n"); return 2; }
+    if (argc != 7 && argc != 8) { fprintf(stderr, "usage: mqtt_pub HOST PORT TOPIC FILE COUNT INFLIGHT [quickack]\n"); return 2; }
+    int quickack = argc == 8 && strcmp(argv[7], "quickack") == 0;
     FILE *f = fopen(argv[4], "rb");
     if (!f) { perror(argv[4]); return 1; }
     static char payload[1 << 20];
@@ -38,6 +44,10 @@ int main(int argc, char **argv) {
             sent++;
         }
         if (mosquitto_loop(m, 100, 1) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "connection lost\n"); return 1; }
+        if (quickack) {
+            int on = 1;
+            setsockopt(mosquitto_socket(m), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+        }
     }
     double t1 = now(), c1 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
     printf("seconds %.6f\ncpu %.6f\n", t1 - t0, c1 - c0);

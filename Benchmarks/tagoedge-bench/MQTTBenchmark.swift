@@ -60,7 +60,7 @@ func mqttBenchmark() throws {
     defer { _ = runProgram("/bin/rm", ["-rf", dir]) }
     // A broker of our own on a free port.
     let port = 20_000 + Int(getpid() % 20_000)
-    let conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n"
+    let conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n" + (flag("--broker-nodelay") ? "set_tcp_nodelay true\n" : "")
     let fd = open(dir + "/mosquitto.conf", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     _ = conf.withCString { write(fd, $0, strlen($0)) }
     close(fd)
@@ -110,6 +110,7 @@ func mqttBenchmark() throws {
     // The MQTT uplink draining a spool file as the agent keeps it (sync batch), in commits of
     // 100 readings, or with `--spool memory` the in-memory spool; its CPU is the draining thread's.
     let inMemory = argument("--spool", default: "file") == "memory"
+    let quickAck = !flag("--no-quickack")
     func uplinkRun() throws -> Run? {
         let spool: Spool
         let path = dir + "/uplink.spool"
@@ -128,6 +129,7 @@ func mqttBenchmark() throws {
         var options = MQTTOptions()
         options.port = port
         options.clientID = "tagoedge-bench"
+        options.quickAck = quickAck
         var settings = MQTTUplinkSettings()
         settings.batchSize = batch
         settings.inflightWindow = window
@@ -148,6 +150,7 @@ func mqttBenchmark() throws {
         var o = MQTTOptions()
         o.port = port
         o.clientID = "tagoedge-wrapper-bench"
+        o.quickAck = quickAck
         guard let c = try? MQTTConnection(options: o), (try? c.connect()) != nil else { return nil }
         defer { c.disconnect() }
         var acked = 0, sent = 0
@@ -167,42 +170,52 @@ func mqttBenchmark() throws {
 
     // A baseline program; it prints `seconds` (and `cpu`, its process's CPU while publishing).
     var failures: [String] = []
-    func programRun(_ path: String, _ args: [String]) -> Run? {
+    func programRun(_ path: String, _ args: [String], then extra: [String] = []) -> Run? {
         measured {
-            let out = runProgram(path, args + ["127.0.0.1", String(port), "tago/data/post", payloadPath, String(messages), String(window)])
+            let out = runProgram(path, args + ["127.0.0.1", String(port), "tago/data/post", payloadPath, String(messages), String(window)] + extra)
             guard let s = secondsFrom(out.output) else { failures.append("\(path): \(out.output.prefix(200))"); return nil }
             return (s, figure("cpu", in: out.output))
         }
     }
 
     // Rounds alternate between the publishers so that a noisy moment on this machine hits all of
-    // them alike; each row is the median of its rounds.
-    let publishers = [inMemory ? "tagoedge MQTT uplink (memory spool)" : "tagoedge MQTT uplink (spool file)", "Swift MQTTConnection, same payload", "C, libmosquitto directly", "paho-mqtt \(python)"]
+    // them alike; each row is the median of its rounds. The target compares the uplink with the
+    // plain C program; the C program with TCP_QUICKACK (which MQTTConnection sets unless
+    // `--no-quickack`) shows what that socket option alone is worth.
+    let ack = quickAck ? "" : ", no quick ACK"
+    let publishers = [(inMemory ? "tagoedge MQTT uplink (memory spool)" : "tagoedge MQTT uplink (spool file)") + ack, "Swift MQTTConnection, same payload" + ack,
+                      "C, libmosquitto directly", "C + TCP_QUICKACK", "paho-mqtt \(python)"]
+    let keys = ["uplink", "wrapper", "c", "c-quickack", "paho"]
     var runs: [[Run]] = Array(repeating: [], count: publishers.count)
-    // `--only uplink` (or wrapper, c, paho; comma-separated) runs just those, for profiling.
-    let only = argument("--only", default: "uplink,wrapper,c,paho").split(separator: ",").map(String.init)
+    // `--only uplink,c` (any of the keys, comma-separated) runs just those, for profiling.
+    let only = argument("--only", default: keys.joined(separator: ",")).split(separator: ",").map(String.init)
     for _ in 0..<rounds {
         let round = [only.contains("uplink") ? try uplinkRun() : nil, only.contains("wrapper") ? wrapperRun() : nil,
                      only.contains("c") ? programRun(dir + "/mqtt_pub", []) : nil,
+                     only.contains("c-quickack") ? programRun(dir + "/mqtt_pub", [], then: ["quickack"]) : nil,
                      only.contains("paho") ? programRun(python, [root + "/Benchmarks/python/paho_pub.py"]) : nil]
         for (i, r) in round.enumerated() { if let r { runs[i].append(r) } }
     }
     func median(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.sorted()[v.count / 2] }
     let seconds = runs.map { median($0.map(\.seconds)) }
 
-    print("mqtt benchmark: \(messages) QoS 1 messages of \(batch) readings (\(first.count) bytes), at most \(window) in flight, one local mosquitto, median of \(rounds) alternating rounds")
-    print("  " + pad("publisher", 36) + pad("messages/s", 12) + pad("readings/s", 12) + pad("client CPU", 12) + "broker CPU (µs a message)")
+    print("mqtt benchmark: \(messages) QoS 1 messages of \(batch) readings (\(first.count) bytes), at most \(window) in flight, one local mosquitto" +
+          (flag("--broker-nodelay") ? " with set_tcp_nodelay" : "") + ", median of \(rounds) alternating rounds")
+    print("  " + pad("publisher", 40) + pad("messages/s", 12) + pad("readings/s", 12) + pad("client CPU", 12) + "broker CPU (µs a message)")
     for (i, name) in publishers.enumerated() {
-        guard let s = seconds[i] else { print("  " + pad(name, 36) + "did not run"); continue }
+        guard let s = seconds[i] else { print("  " + pad(name, 40) + "did not run"); continue }
         let cpu = median(runs[i].compactMap(\.cpu)).map { format($0 / Double(messages) * 1e6, 1) } ?? "-"
         let broker = median(runs[i].map(\.broker)).map { format($0 / Double(messages) * 1e6, 1) } ?? "-"
-        print("  " + pad(name, 36) + pad(format(Double(messages) / s), 12) + pad(format(Double(messages * batch) / s), 12) + pad(cpu, 12) + broker)
+        print("  " + pad(name, 40) + pad(format(Double(messages) / s), 12) + pad(format(Double(messages * batch) / s), 12) + pad(cpu, 12) + broker)
     }
-    if let cs = seconds[2], let uplinkSeconds = seconds[0] {
-        print("  ratio uplink / C: \(format(cs / uplinkSeconds, 2))x  [>= 0.9]   per round: " +
-              zip(runs[2], runs[0]).map { format($0.seconds / $1.seconds, 2) }.joined(separator: " "))
-        if let w = seconds[1] { print("  ratio Swift wrapper / C (the same work): \(format(cs / w, 2))x") }
+    func ratio(_ label: String, _ a: Int, over b: Int, target: String = "") {
+        guard let sa = seconds[a], let sb = seconds[b] else { return }
+        print("  ratio \(label): \(format(sb / sa, 2))x\(target)   per round: " +
+              zip(runs[b], runs[a]).map { format($0.seconds / $1.seconds, 2) }.joined(separator: " "))
     }
-    if let ps = seconds[3], let uplinkSeconds = seconds[0] { print("  ratio uplink / paho: \(format(ps / uplinkSeconds, 2))x") }
+    ratio("uplink / C", 0, over: 2, target: "  [>= 0.9]")
+    ratio("uplink / C + TCP_QUICKACK", 0, over: 3)
+    ratio("Swift wrapper / C" + (quickAck ? " + TCP_QUICKACK" : "") + " (the same work)", 1, over: quickAck ? 3 : 2)
+    ratio("uplink / paho", 0, over: 4)
     for f in failures { print("  failed: \(f)") }
 }

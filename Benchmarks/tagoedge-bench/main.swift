@@ -234,6 +234,8 @@ func argument(_ name: String, default value: String) -> String {
     return value
 }
 
+func flag(_ name: String) -> Bool { CommandLine.arguments.contains(name) }
+
 func format(_ v: Double, _ decimals: Int = 0) -> String {
     guard v.isFinite else { return "-" }
     var scale = 1.0

@@ -75,14 +75,25 @@ static int cpu_has_crc(void) { return 0; }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int hardware = 0;
+static int once_done = 0;
 
 static void decide(void) {
     hardware = cpu_has_crc();
     build_table();
 }
 
-uint32_t te_crc32c(uint32_t seed, const void *data, size_t n) {
+// Decided when the program loads, so that a call (one per spool frame) does not go through
+// pthread_once; each call still checks, for a caller that runs before constructors do.
+__attribute__((constructor)) static void decide_at_load(void) {
     pthread_once(&once, decide);
+    __atomic_store_n(&once_done, 1, __ATOMIC_RELEASE);
+}
+
+uint32_t te_crc32c(uint32_t seed, const void *data, size_t n) {
+    if (__builtin_expect(!__atomic_load_n(&once_done, __ATOMIC_ACQUIRE), 0)) {
+        pthread_once(&once, decide);
+        __atomic_store_n(&once_done, 1, __ATOMIC_RELEASE);
+    }
     return ~(hardware ? crc_hardware(~seed, data, n) : crc_table(~seed, data, n));
 }
 

@@ -45,6 +45,12 @@ public struct MQTTOptions: Sendable {
     /// The last will: published by the broker if this client vanishes.
     public var will: (topic: String, payload: String, retain: Bool)?
     public var connectTimeoutMilliseconds = 10_000
+    /// Acknowledge the broker's TCP segments at once instead of after the delayed-ACK timer.
+    /// A broker that leaves Nagle's algorithm on (mosquitto's default) holds back each PUBACK
+    /// after the first until the client's TCP acknowledges that one; a client encoding its next
+    /// messages sends no data to carry the acknowledgement, so the PUBACKs, and the uplink,
+    /// would wait for the timer.
+    public var quickAck = true
 
     public struct TLSOptions: Sendable {
         /// A CA bundle; nil uses the operating system's store.
@@ -193,10 +199,20 @@ public final class MQTTConnection {
     /// acknowledgements and messages (callbacks run here), keeps the connection alive.
     public func loop(timeoutMilliseconds: Int32) throws(MQTTError) {
         let rc = mosquitto_loop(mosq, timeoutMilliseconds, 1)
+        if options.quickAck { armQuickAck() }
         if rc != MOSQ_ERR_SUCCESS.rawValue {
             isConnected = false
             try check(rc, "keep the connection to \(options.host):\(options.port)")
         }
+    }
+
+    /// Asks the kernel to acknowledge what arrives next at once. Linux clears the switch as the
+    /// connection goes on, so it is set again after every loop.
+    private func armQuickAck() {
+        let fd = mosquitto_socket(mosq)
+        guard fd >= 0 else { return }
+        var on: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &on, socklen_t(MemoryLayout<Int32>.size))
     }
 
     public func disconnect() {

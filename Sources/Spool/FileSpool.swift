@@ -139,6 +139,7 @@ public final class FileSpool: Spool {
     deinit {
         if !closed { try? close() }
         readCache.deallocate()
+        trail.storage.deallocate()
     }
 
     /// Writes what is pending, syncs, records the header and releases the lock.
@@ -400,48 +401,73 @@ public final class FileSpool: Spool {
     /// first from `tail` or from the peek cursor): acknowledging them moves the tail along this
     /// trail instead of reading and checking every frame again. Entries behind the tail are
     /// dropped as it passes; the trail is cleared whenever a walk does not continue it.
-    private struct TrailEntry {
+    fileprivate struct TrailEntry {
         var offset: Int64
         var seq: UInt64
         var end: Int64
         /// Resyncs over damage between the previous entry and this one.
         var damageBefore: Int
     }
-    private var trail: [TrailEntry] = []
-    private var trailStart = 0
-    private static let trailLimit = 8192
+    /// The trail's entries, oldest first, in a ring that grows to `limit` entries. A value that
+    /// `visit` walks with as a local (no exclusivity check per record); the storage it points to
+    /// belongs to the spool, which frees it.
+    fileprivate struct Trail {
+        static let limit = 8192
+        private(set) var storage = UnsafeMutablePointer<TrailEntry>.allocate(capacity: 64)
+        private(set) var capacity = 64
+        private var first = 0
+        private(set) var count = 0
 
-    private func extendTrail(_ r: Found, from start: Int64, damage: Int) {
-        if trailStart < trail.count {
-            guard trail.count - trailStart < Self.trailLimit else { return }
-            if trail[trail.count - 1].end != start { clearTrail() }
-        }
-        if trailStart == trail.count {
-            clearTrail()
-            guard start == tail else { return }
-        }
-        if trailStart > 1024, trailStart * 2 > trail.count {
-            trail.removeFirst(trailStart)
-            trailStart = 0
-        }
-        trail.append(TrailEntry(offset: r.offset, seq: r.seq, end: end(of: r), damageBefore: damage))
-    }
+        var oldest: TrailEntry? { count > 0 ? storage[first] : nil }
+        var newest: TrailEntry? { count > 0 ? storage[(first + count - 1) & (capacity - 1)] : nil }
 
-    private func clearTrail() {
-        trail.removeAll(keepingCapacity: true)
-        trailStart = 0
+        mutating func removeAll() {
+            first = 0
+            count = 0
+        }
+
+        mutating func removeOldest() {
+            first = (first + 1) & (capacity - 1)
+            count -= 1
+        }
+
+        /// Adds `e` as the newest entry; false when the trail is at its limit.
+        mutating func append(_ e: TrailEntry) -> Bool {
+            if count == capacity {
+                guard capacity < Self.limit else { return false }
+                let grown = UnsafeMutablePointer<TrailEntry>.allocate(capacity: capacity * 2)
+                for i in 0..<count { (grown + i).initialize(to: storage[(first + i) & (capacity - 1)]) }
+                storage.deallocate()
+                storage = grown
+                capacity *= 2
+                first = 0
+            }
+            storage[(first + count) & (capacity - 1)] = e
+            count += 1
+            return true
+        }
+
+        /// Extends the trail with `r`, found at `start`, if `start` is where the trail ends (or,
+        /// for an empty trail, the tail); otherwise the trail starts over.
+        mutating func extend(_ entry: TrailEntry, from start: Int64, tail: Int64) {
+            guard count < Self.limit else { return }  // full: the walk goes on without it
+            if let last = newest, last.end != start { removeAll() }
+            if count == 0, start != tail { return }
+            _ = append(entry)
+        }
     }
+    private var trail = Trail()
 
     /// Moves the tail past the oldest record. Returns false when the spool is empty.
     private func advanceTail() throws -> Bool {
         guard count > 0 else { tail = head; return false }
         var damage = 0
         let next: Int64
-        if trailStart < trail.count, trail[trailStart].offset == tail, trail[trailStart].seq == tailSeq {
-            next = trail[trailStart].end
-            trailStart += 1
+        if let t = trail.oldest, t.offset == tail, t.seq == tailSeq {
+            next = t.end
+            trail.removeOldest()
         } else {
-            clearTrail()
+            trail.removeAll()
             guard let first = try nextRecord(from: tail, damage: &damage) else {
                 count = 0
                 tail = head
@@ -456,9 +482,8 @@ public final class FileSpool: Spool {
         if count == 0 {
             tail = head
             tailSeq = header.nextSeq
-            clearTrail()
-        } else if trailStart < trail.count {
-            let after = trail[trailStart]
+            trail.removeAll()
+        } else if let after = trail.oldest {
             tail = after.offset
             tailSeq = after.seq
             header.damaged += UInt64(after.damageBefore)
@@ -654,12 +679,18 @@ public final class FileSpool: Spool {
             if seq >= tailSeq, let c = cursor, c.seq == seq, inLiveRange(c.offset) || c.offset == head { p = c.offset }
             var taken = 0
             var seen = 0
+            var trail = self.trail
+            var walked = cursor
+            defer {
+                self.trail = trail
+                cursor = walked
+            }
             while taken < maxRecords, seen < count {
                 var damage = 0
                 guard let r = try nextRecord(from: p, damage: &damage) else { break }
                 seen += 1
-                extendTrail(r, from: p, damage: damage)
                 let after = end(of: r)
+                trail.extend(TrailEntry(offset: r.offset, seq: r.seq, end: after, damageBefore: damage), from: p, tail: tail)
                 if r.seq <= seq {
                     p = after
                     continue
@@ -667,7 +698,7 @@ public final class FileSpool: Spool {
                 guard try body(r.seq, r.payload) else { break }
                 taken += 1
                 p = after
-                cursor = (r.seq, p)
+                walked = (r.seq, p)
                 if r.seq == newestSeq { break }
             }
         }

@@ -50,7 +50,11 @@ public final class MQTTUplink {
     private let clockGuard: ClockGuard?
     private var connection: MQTTConnection?
     private var inflight: [(mid: Int32, first: UInt64, last: UInt64, acked: Bool, count: Int)] = []
-    private var publishedThrough: UInt64 = 0
+    /// The newest record in a message encoded (ready or published) on this connection.
+    private var encodedThrough: UInt64 = 0
+    /// Messages encoded and not yet published, oldest first.
+    private var ready: [Message] = []
+    private var spare: [MessageBuffer] = []
     private var attempt = 0
     private var nextConnect: UInt64 = 0
     private var lastError = ""
@@ -58,7 +62,6 @@ public final class MQTTUplink {
     private var tipSequence: UInt64 = 0
     private var downlink: [(topic: String, payload: [UInt8])] = []
     private var transcoder = ReadingJSONTranscoder()
-    private let buffer = MessageBuffer()
     private let topic: String
     public private(set) var published = 0
     public private(set) var acknowledged = 0
@@ -100,7 +103,9 @@ public final class MQTTUplink {
     private func dropConnection(_ reason: String, kind: UplinkStep.WaitKind, wait: Int64) {
         connection = nil
         inflight.removeAll()
-        publishedThrough = 0  // republish from the oldest unacknowledged reading
+        spare += ready.map(\.buffer)
+        ready.removeAll()
+        encodedThrough = 0  // republish from the oldest unacknowledged reading
         lastError = reason
         lastErrorKind = kind
         nextConnect = clock.nanoseconds() + UInt64(max(wait, 0)) * 1_000_000
@@ -183,112 +188,177 @@ public final class MQTTUplink {
         return .wait(milliseconds: 0, reason: "waiting for PUBACK", kind: .transient)
     }
 
-    /// A message ready to publish: its payload (in `buffer`, valid until the next message) and the
-    /// spool records it carries.
+    /// A message encoded and not yet published: its payload (`length` bytes of `buffer`) and the
+    /// spool records it carries. `count` 0: only undecodable records, already dead-lettered.
     private struct Message {
-        var payload: UnsafeRawBufferPointer
+        var buffer: MessageBuffer
+        var length: Int
         var first: UInt64
         var last: UInt64
         var count: Int
     }
 
-    /// Publishes messages until the window is full or the spool has nothing new.
+    /// How many messages are encoded ahead of the window: up to a window's worth, in at most
+    /// about 1 MiB of buffers.
+    private var lookahead: Int { max(1, min(settings.inflightWindow, (1 << 20) / max(settings.maxPayloadBytes, 1))) }
+
+    /// Fills the window with messages published back to back, then encodes the next ones while
+    /// the broker works on them. A burst wakes the broker once, where messages spaced by their
+    /// encoding woke it (and paid for the wake-up) once each; and the messages encoded ahead go
+    /// out the moment PUBACKs free their places.
     private func fillWindow(_ c: MQTTConnection) throws(MQTTError) {
-        while inflight.count < settings.inflightWindow {
-            guard let m = nextMessage() else { return }
-            if m.count == 0 {  // only undecodable records, already dead-lettered
-                try? spool.acknowledge(through: m.last)
-                publishedThrough = m.last
-                continue
+        encodeAhead(settings.inflightWindow - inflight.count)
+        while inflight.count < settings.inflightWindow, let m = ready.first {
+            ready.removeFirst()
+            if m.count > 0 {
+                let mid = try c.publish(topic: topic, bytes: UnsafeRawBufferPointer(start: m.buffer.bytes, count: m.length))
+                inflight.append((mid, m.first, m.last, false, m.count))
+                published += m.count
+            } else {
+                inflight.append((-1, m.first, m.last, true, 0))  // acknowledged in order with the rest
             }
-            let mid = try c.publish(topic: topic, bytes: m.payload)
-            inflight.append((mid, m.first, m.last, false, m.count))
-            publishedThrough = m.last
-            published += m.count
+            spare.append(m.buffer)
+        }
+        encodeAhead(lookahead)
+    }
+
+    /// Encodes messages until `n` are ready or the spool has nothing more.
+    private func encodeAhead(_ n: Int) {
+        while ready.count < n {
+            let buffer = spare.popLast() ?? MessageBuffer()
+            guard let m = nextMessage(into: buffer) else {
+                spare.append(buffer)
+                return
+            }
+            encodedThrough = m.last
+            ready.append(m)
         }
     }
 
-    /// Encodes the records after those published into one message, reading them in place in the
-    /// spool and writing their JSON straight into the message buffer.
-    private func nextMessage() -> Message? {
-        var transcoder = self.transcoder  // locals: no exclusivity checks per reading
-        defer { self.transcoder = transcoder }
-        let buffer = self.buffer
-        var items: [String] = []
+    /// A message being built: its bytes so far and the records it carries. The walk over the
+    /// spool reaches it through one pointer, so the per-reading work does no exclusivity checks.
+    private struct Builder {
+        let buffer: MessageBuffer
+        var bytes: UnsafeMutablePointer<UInt8>
+        var capacity: Int
+        var transcoder: ReadingJSONTranscoder
+        let json: Bool
+        let limit: Int
         var length = 0
         var first: UInt64 = 0, last: UInt64 = 0, count = 0
-        let json = settings.format == .json
-        let limit = json ? settings.maxPayloadBytes : min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32
-        if json {
-            buffer.reserve(1)
-            buffer.bytes[0] = UInt8(ascii: "[")
-            length = 1
+        var items: [String] = []
+
+        init(buffer: MessageBuffer, transcoder: ReadingJSONTranscoder, json: Bool, limit: Int) {
+            self.buffer = buffer
+            self.bytes = buffer.bytes
+            self.capacity = buffer.capacity
+            self.transcoder = transcoder
+            self.json = json
+            self.limit = limit
+            if json {
+                bytes[0] = UInt8(ascii: "[")
+                length = 1
+            }
         }
-        func take(_ seq: UInt64) {
+
+        mutating func reserve(_ n: Int) {
+            guard n > capacity else { return }
+            bytes = buffer.reserve(n)
+            capacity = buffer.capacity
+        }
+
+        mutating func take(_ seq: UInt64, reading: Bool) {
             if first == 0 { first = seq }
             last = seq
+            if reading { count += 1 }
         }
-        do {
-            try spool.visit(after: publishedThrough, maxRecords: settings.batchSize) { seq, record in
-                if json {
-                    // The common case straight from the spool bytes; anything unusual takes the general path.
-                    buffer.reserve(length + 2 + ReadingJSONTranscoder.maximumJSONSize(encodedCount: record.count))
-                    let start = count > 0 ? length + 1 : length
-                    let n = transcoder.write(encoded: record, into: buffer.bytes + start)
-                    if n > 0 {
-                        if count > 0 && start + n + 1 > limit { return false }
-                        if count > 0 { buffer.bytes[length] = UInt8(ascii: ",") }
-                        length = start + n
-                        take(seq)
-                        count += 1
+
+        /// The common case, straight from the spool bytes: true taken, false the message is
+        /// full, nil when the record needs the general path.
+        mutating func addEncoded(_ seq: UInt64, _ record: UnsafeRawBufferPointer) -> Bool? {
+            reserve(length + 2 + ReadingJSONTranscoder.maximumJSONSize(encodedCount: record.count))
+            let start = count > 0 ? length + 1 : length
+            let n = transcoder.write(encoded: record, into: bytes + start)
+            guard n > 0 else { return nil }
+            if count > 0 && start + n + 1 > limit { return false }
+            if count > 0 { bytes[length] = UInt8(ascii: ",") }
+            length = start + n
+            take(seq, reading: true)
+            return true
+        }
+
+        /// A decoded reading's data object; false when the message is full.
+        mutating func addObject(_ seq: UInt64, _ object: [UInt8]) -> Bool {
+            if count > 0 && length + object.count + 2 > limit { return false }
+            reserve(length + object.count + 2)
+            if count > 0 {
+                bytes[length] = UInt8(ascii: ",")
+                length += 1
+            }
+            object.withUnsafeBytes { bytes.advanced(by: length).update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: $0.count) }
+            length += object.count
+            take(seq, reading: true)
+            return true
+        }
+
+        /// A TagoTiP item; false when the message is full.
+        mutating func addItem(_ seq: UInt64, _ item: String) -> Bool {
+            let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count
+            if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { return false }
+            items.append(item)
+            take(seq, reading: true)
+            return true
+        }
+
+        mutating func replace(with text: [UInt8]) {
+            reserve(text.count)
+            text.withUnsafeBufferPointer { bytes.update(from: $0.baseAddress!, count: $0.count) }
+            length = text.count
+        }
+    }
+
+    /// Encodes the records after those already encoded into one message, reading them in place
+    /// in the spool and writing their JSON straight into `buffer`.
+    private func nextMessage(into buffer: MessageBuffer) -> Message? {
+        let json = settings.format == .json
+        var builder = Builder(buffer: buffer, transcoder: transcoder, json: json,
+                              limit: json ? settings.maxPayloadBytes : min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32)
+        let walked: Bool = withUnsafeMutablePointer(to: &builder) { b in
+            do {
+                try spool.visit(after: encodedThrough, maxRecords: settings.batchSize) { seq, record in
+                    if json, let taken = b.pointee.addEncoded(seq, record) { return taken }
+                    guard var reading = ReadingCodec.decode(Array(record)) else {
+                        try? deadLetters.record(seq: seq, status: nil, reason: "the spool record is not a reading this version can decode",
+                                                object: .string("\(record.count) bytes"), at: clock.now())
+                        b.pointee.take(seq, reading: false)
                         return true
                     }
-                }
-                guard var reading = ReadingCodec.decode(Array(record)) else {
-                    try? deadLetters.record(seq: seq, status: nil, reason: "the spool record is not a reading this version can decode",
-                                            object: .string("\(record.count) bytes"), at: clock.now())
-                    take(seq)
-                    return true
-                }
-                if let clockGuard, !clockGuard.resolve(&reading) { return false }  // held until the clock is trusted
-                if json {
-                    var object: [UInt8] = []
-                    reading.appendDataObjectJSON(to: &object)
-                    if count > 0 && length + object.count + 2 > limit { return false }
-                    buffer.reserve(length + object.count + 2)
-                    if count > 0 {
-                        buffer.bytes[length] = UInt8(ascii: ",")
-                        length += 1
+                    if let clockGuard, !clockGuard.resolve(&reading) { return false }  // held until the clock is trusted
+                    if json {
+                        var object: [UInt8] = []
+                        reading.appendDataObjectJSON(to: &object)
+                        return b.pointee.addObject(seq, object)
                     }
-                    object.withUnsafeBytes { buffer.bytes.advanced(by: length).update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: $0.count) }
-                    length += object.count
-                } else {
-                    let item = TagoTiP.item(reading)
-                    let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count
-                    if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { return false }
-                    items.append(item)
+                    return b.pointee.addItem(seq, TagoTiP.item(reading))
                 }
-                take(seq)
-                count += 1
                 return true
+            } catch {
+                return false
             }
-        } catch {
-            return nil
         }
-        guard last > 0 else { return nil }
-        if count == 0 { return Message(payload: UnsafeRawBufferPointer(start: nil, count: 0), first: first, last: last, count: 0) }
+        transcoder = builder.transcoder
+        guard walked, builder.last > 0 else { return nil }
+        if builder.count == 0 { return Message(buffer: buffer, length: 0, first: builder.first, last: builder.last, count: 0) }
         if !json {
             tipSequence += 1
             persistSequence()
-            let text = Array(TagoTiP.payload(sequence: tipSequence, items: items).utf8)
-            buffer.reserve(text.count)
-            text.withUnsafeBufferPointer { buffer.bytes.update(from: $0.baseAddress!, count: $0.count) }
-            length = text.count
+            builder.replace(with: Array(TagoTiP.payload(sequence: tipSequence, items: builder.items).utf8))
         } else {
-            buffer.bytes[length] = UInt8(ascii: "]")
-            length += 1
+            builder.reserve(builder.length + 1)
+            builder.bytes[builder.length] = UInt8(ascii: "]")
+            builder.length += 1
         }
-        return Message(payload: UnsafeRawBufferPointer(start: buffer.bytes, count: length), first: first, last: last, count: count)
+        return Message(buffer: buffer, length: builder.length, first: builder.first, last: builder.last, count: builder.count)
     }
 
     private func persistSequence() {
@@ -310,17 +380,19 @@ public final class MQTTUplink {
 /// The bytes of the message being built, kept from one message to the next.
 final class MessageBuffer {
     private(set) var bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 16 << 10)
-    private var capacity = 16 << 10
+    private(set) var capacity = 16 << 10
 
-    /// Makes room for `n` bytes, keeping what is there.
-    func reserve(_ n: Int) {
-        guard n > capacity else { return }
+    /// Makes room for `n` bytes, keeping what is there, and returns where they are now.
+    @discardableResult
+    func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        guard n > capacity else { return bytes }
         let grown = max(n, capacity * 2)
         let new = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
         new.update(from: bytes, count: capacity)
         bytes.deallocate()
         bytes = new
         capacity = grown
+        return new
     }
 
     deinit { bytes.deallocate() }

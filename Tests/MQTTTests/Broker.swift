@@ -79,7 +79,12 @@ final class Broker {
         pid = 0
     }
 
+    /// Freezes the broker (SIGSTOP): connections stay open and nothing is acknowledged.
+    func pause() { if pid > 0 { kill(pid, SIGSTOP) } }
+    func resume() { if pid > 0 { kill(pid, SIGCONT) } }
+
     deinit {
+        resume()
         stop()
         if ProcessInfo.processInfo.environment["KEEP_BROKER_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
     }

@@ -155,6 +155,34 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
         uplink.close()
     }
 
+    /// A batch of nothing but undecodable records, behind messages the broker has not
+    /// acknowledged, leaves the spool only in order with them: acknowledging it at once would
+    /// acknowledge the readings in flight before it too.
+    @Test func aGarbageBatchWaitsForTheMessagesBeforeIt() throws {
+        let broker = try Broker()
+        let sub = try Subscriber(broker, topic: "tago/data/post")
+        let spool = MemorySpool(capacityBytes: 4 << 20)
+        var settings = MQTTUplinkSettings()
+        settings.batchSize = 10
+        settings.inflightWindow = 4
+        let uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
+        #expect(uplink.step(waitMilliseconds: 0) == .idle)  // connected, nothing to send
+        #expect(uplink.isConnected)
+        broker.pause()
+        try spool.append(readings(1...20))
+        try spool.append((0..<10).map { _ in [0xFF, 0x00, 0x01] })
+        try spool.append(readings(31...40))
+        for _ in 0..<10 { _ = uplink.step(waitMilliseconds: 5) }
+        // Everything is published or dead-lettered, and nothing is acknowledged.
+        #expect(uplink.published == 30)
+        #expect(spool.stats.recordCount == 40, "\(40 - spool.stats.recordCount) records left the spool before any PUBACK")
+        broker.resume()
+        run(uplink, sub, expected: 30)
+        #expect(sub.values == (1...20).map(Double.init) + (31...40).map(Double.init))
+        #expect(spool.stats.recordCount == 0)
+        uplink.close()
+    }
+
     @Test func tagoTiPPayloadsKeepTheirCounterAcrossRestarts() throws {
         let broker = try Broker()
         let sub = try Subscriber(broker, topic: "$tip/gw42/push")
