@@ -126,6 +126,10 @@ func mqttBenchmark() throws {
             i += 100
         }
         defer { try? (spool as? FileSpool)?.close() }
+        // A backlog is drained long after it was written: let the kernel finish writing these
+        // megabytes back first, or its writeback competes with the drain for the two cores.
+        try (spool as? FileSpool)?.sync()
+        Glibc.sync()
         var options = MQTTOptions()
         options.port = port
         options.clientID = "tagoedge-bench"

@@ -156,8 +156,8 @@ private final class TemplateCache {
             guard s.recordCount == b.count, s.valueAt == valueAt else { continue }
             let key = UnsafeRawPointer(bytes + i * Self.slotBytes)
             let afterValue = valueAt + 8
-            guard memcmp(key, p, 3) == 0, memcmp(key + 3, p + 11, valueAt - 11) == 0,
-                  memcmp(key + (valueAt - 8), p + afterValue, b.count - afterValue) == 0 else { continue }
+            guard same(key, p, 3), same(key + 3, p + 11, valueAt - 11),
+                  same(key + (valueAt - 8), p + afterValue, b.count - afterValue) else { continue }
             last = i
             return found(i)
         }
@@ -202,6 +202,26 @@ private final class TemplateCache {
         last = i
         return found(i)
     }
+}
+
+/// The `n` bytes at `a` and `b` are equal. Inline: the keys are a few dozen bytes, less than
+/// what a call to `memcmp` costs.
+@inline(__always)
+private func same(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    @inline(__always) func word<T: FixedWidthInteger>(_ i: Int, _: T.Type) -> Bool {
+        a.loadUnaligned(fromByteOffset: i, as: T.self) == b.loadUnaligned(fromByteOffset: i, as: T.self)
+    }
+    if n >= 8 {
+        var i = 0
+        while i + 8 < n {
+            guard word(i, UInt64.self) else { return false }
+            i += 8
+        }
+        return word(n - 8, UInt64.self)  // the last 8, overlapping what was compared
+    }
+    if n >= 4 { return word(0, UInt32.self) && word(n - 4, UInt32.self) }
+    if n >= 2 { return word(0, UInt16.self) && word(n - 2, UInt16.self) }
+    return n == 0 || word(0, UInt8.self)
 }
 
 extension ReadingCodec {
@@ -380,28 +400,19 @@ private struct JSONWriter {
             }
             if a >= 0.001 {
                 var scale = 1.0
-                var divisor: UInt64 = 1
                 for d in 1...4 {
                     scale *= 10
-                    divisor *= 10
                     let scaled = a * scale
                     guard scaled < 1e15 else { break }
                     let t = UInt64(scaled)  // truncates; below 2^53 both are exact
                     let m = scaled - Double(t) >= 0.5 ? t + 1 : t
-                    if Double(m) / scale == a {
-                        if n < 0 { byte(0x2D) }
-                        integer(m / divisor)
-                        byte(0x2E)
-                        var frac = m % divisor
-                        var q = p + d
-                        p = q
-                        for _ in 0..<d {
-                            q -= 1
-                            q.pointee = UInt8(truncatingIfNeeded: 48 + frac % 10)
-                            frac /= 10
-                        }
-                        return
-                    }
+                    // A match has `scaled` within a few units in the last place of `m`; the
+                    // division, the exact test, runs only for a candidate.
+                    let off = scaled - Double(m)
+                    guard off <= scaled * 0x1p-40, -off <= scaled * 0x1p-40, Double(m) / scale == a else { continue }
+                    if n < 0 { byte(0x2D) }
+                    decimal(m, fractionDigits: d)
+                    return
                 }
             }
         }
@@ -409,6 +420,29 @@ private struct JSONWriter {
         // `description` filled with "0" as it was: fill it the same way.
         p.initialize(repeating: 0x30, count: 32)
         p += Int(swiftFloat64ToString(p, 32, n, false))
+    }
+
+    /// `m / 10^d` with exactly `d` fraction digits (and a `0` before the point when `m < 10^d`),
+    /// from `m`'s digits alone: no division by a variable.
+    @inline(__always) mutating func decimal(_ m: UInt64, fractionDigits d: Int) {
+        var digits = 1
+        var x = m
+        while x >= 10 { x /= 10; digits += 1 }
+        var q = p + max(digits - d, 1) + 1 + d
+        p = q
+        var v = m
+        for _ in 0..<d {
+            q -= 1
+            q.pointee = UInt8(truncatingIfNeeded: 48 + v % 10)
+            v /= 10
+        }
+        q -= 1
+        q.pointee = 0x2E
+        repeat {
+            q -= 1
+            q.pointee = UInt8(truncatingIfNeeded: 48 + v % 10)
+            v /= 10
+        } while v > 0
     }
 
     mutating func integer(_ value: UInt64) {
