@@ -266,6 +266,7 @@ public final class FileSpool: Spool {
                 p += 8
             }
         }
+        let hintedNext = header.nextSeq
         head = maxSeq > 0 ? maxEnd : SpoolFormat.dataStart
         newestSeq = maxSeq >= firstLive ? maxSeq : 0
         count = live
@@ -282,7 +283,24 @@ public final class FileSpool: Spool {
         // In a wrapped ring, what lies after the last live record before the file's end is the
         // space the wrap left unused: stale bytes of old records there are not damage.
         let wrapped = count > 0 && tail >= head
-        let damaged = suspects.filter { (inLiveRange($0) || $0 == head) && !(wrapped && $0 >= liveEnd) }.count
+        // At the head, a broken frame is an append cut short only if it carries the next
+        // sequence number; otherwise it is what is left of an older record that the newest one
+        // overwrote in part (the newest ended on a sector boundary, so no padding covers it).
+        func tornAppend(at p: Int64) throws -> Bool {
+            var bytes = (UInt64(0), UInt64(0))
+            let n = try withUnsafeMutableBytes(of: &bytes) { try file.read(into: $0, at: p) }
+            guard n == SpoolFormat.frameHeader else { return false }
+            let seq = UInt64(littleEndian: bytes.1)
+            return seq == maxSeq + 1 || seq == hintedNext
+        }
+        var damaged = 0
+        for p in suspects where !(wrapped && p >= liveEnd) {
+            if inLiveRange(p) {
+                damaged += 1
+            } else if p == head, try tornAppend(at: p) {
+                damaged += 1
+            }
+        }
         header.damaged += UInt64(damaged)
         return (live, damaged)
     }
