@@ -80,11 +80,7 @@ func mqttBenchmark() throws {
     usleep(500_000)
 
     // The readings, and the uplink's first message as the baselines' payload.
-    let names = ["env_temperature", "env_pressure", "env_humidity", "light_illuminance", "adc_ain0"]
-    let encoded = (0..<n).map { i in
-        ReadingCodec.encode(Reading(variable: names[i % names.count], value: .number(21.5 + Double(i % 1000) / 100), unit: "°C",
-                                    time: Timestamp(millisecondsSince1970: 1_780_000_000_000 + Int64(i) * 1000)))
-    }
+    let encoded = payloads(n)
     let messages = (n + batch - 1) / batch
     var first: [UInt8] = [UInt8(ascii: "[")]
     for (i, p) in encoded.prefix(batch).enumerated() {

@@ -36,11 +36,7 @@ func uplinkBenchmark() throws {
     removeFiles([path])
     let spool = try FileSpool(path: path, options: .init(capacityBytes: 64 << 20, sync: .none))
     defer { removeFiles([path, path + ".dead"]) }
-    let names = ["env_temperature", "env_pressure", "env_humidity", "light_illuminance", "adc_ain0"]
-    let readings = (0..<n).map { i in
-        ReadingCodec.encode(Reading(variable: names[i % names.count], value: .number(21.5 + Double(i % 1000) / 100), unit: "°C",
-                                    time: Timestamp(millisecondsSince1970: 1_780_000_000_000 + Int64(i) * 1000)))
-    }
+    let readings = payloads(n)
     var i = 0
     while i < n {
         try spool.append(Array(readings[i..<min(i + 1000, n)]))

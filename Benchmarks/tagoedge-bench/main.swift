@@ -55,10 +55,13 @@ struct Result {
 let batch = 100
 
 /// Typical readings, encoded as the agent stores them.
+/// The benchmarks' readings: five sensors in turn, one a second, values with two decimals as
+/// the agent stores them (it keeps seven significant digits, so a value is the double nearest
+/// its decimal text, as `2150 / 100` is).
 func payloads(_ n: Int) -> [[UInt8]] {
     let names = ["env_temperature", "env_pressure", "env_humidity", "light_illuminance", "adc_ain0"]
     return (0..<n).map { i in
-        ReadingCodec.encode(Reading(variable: names[i % names.count], value: .number(21.5 + Double(i % 1000) / 100), unit: "°C",
+        ReadingCodec.encode(Reading(variable: names[i % names.count], value: .number(Double(2150 + i % 1000) / 100), unit: "°C",
                                     time: Timestamp(millisecondsSince1970: 1_780_000_000_000 + Int64(i) * 1000)))
     }
 }
@@ -305,5 +308,6 @@ case "spool": try spoolBenchmark()
 case "uplink": try uplinkBenchmark()
 case "mqtt": try mqttBenchmark()
 case "footprint": try footprintBenchmark()
-default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N] | mqtt [--readings N] [--batch N] [--inflight N] [--python PATH]")
+case "encode": try encodeBenchmark()
+default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N] | mqtt [--readings N] [--batch N] [--inflight N] [--python PATH] | encode [--readings N] | footprint")
 }

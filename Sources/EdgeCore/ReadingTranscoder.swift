@@ -383,10 +383,12 @@ private struct JSONWriter {
     }
 
     /// A number as `JSONValue.format` writes it: whole numbers below 1e15 as integers, anything
-    /// not finite as `null`, others as Swift's shortest round-trip text. Decimals with up to four
-    /// fraction digits in [0.001, 1e15) are written here directly: the fewest fraction digits `d`
-    /// for which `round(n·10^d) / 10^d == n` are the shortest that round-trip (both operands are
-    /// exact, so the division is the correctly rounded parse), which is what Swift prints. The rest
+    /// not finite as `null`, others as Swift's shortest round-trip text. Decimals with up to nine
+    /// fraction digits in [0.001, 1e15) (the agent keeps seven significant digits) are written
+    /// here directly: the fewest fraction digits `d` for which `round(n·10^d) / 10^d == n` are the
+    /// shortest that round-trip (both operands are exact, so the division is the correctly
+    /// rounded parse), which is what Swift prints; below 1e15 a `d` that round-trips leaves
+    /// `n·10^d` within a small fraction of an integer, so the rounded product finds it. The rest
     /// go through the standard library's own formatter, straight into the output.
     mutating func number(_ n: Double) {
         guard n.isFinite else { literal("null"); return }
@@ -400,7 +402,7 @@ private struct JSONWriter {
             }
             if a >= 0.001 {
                 var scale = 1.0
-                for d in 1...4 {
+                for d in 1...9 {
                     scale *= 10
                     let scaled = a * scale
                     guard scaled < 1e15 else { break }

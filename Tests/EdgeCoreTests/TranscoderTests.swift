@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test(arguments: [
-        21.37, 21.5, -3.25, 0.001, 0.0015, 0.1, 0.3, 1.0 / 3, 2.0 / 3, 1e-5, 5e-324, 123456.789, 999_999_999_999_999.5,
+        21.37, 21.5, -3.25, 0.001, 0.0015, 21.73459, 1013.253, 0.1234567, 9.999999, 99999.99, 0.001000001, 0.1, 0.3, 1.0 / 3, 2.0 / 3, 1e-5, 5e-324, 123456.789, 999_999_999_999_999.5,
         1e15, 1e16, 4.35, 1013.25, 100.0, -0.0, 0, -7, 12345678.125, 0.000123, 1e300, -1e-300,
         .nan, .infinity, -.infinity, Double.pi, 9007199254740993, 0.07, 1.005, 299_792_458.000_001,
     ])
@@ -35,9 +35,17 @@ import Testing
 
     @Test func randomNumbersMatch() {
         var g = SystemRandomNumberGenerator()
-        for i in 0..<20_000 {
+        for i in 0..<25_000 {
             let value: Double
-            switch i % 4 {
+            switch i % 5 {
+            case 4:  // as the agent stores a driver's value: seven significant digits
+                let v = Double.random(in: -1e5...1e5, using: &g) / pow10(Int.random(in: 0...6, using: &g))
+                var magnitude = 0
+                var x = abs(v)
+                while x >= 10 { x /= 10; magnitude += 1 }
+                while x < 1, x > 0 { x *= 10; magnitude -= 1 }
+                let scale = pow10(6 - magnitude)
+                value = 6 - magnitude < 0 ? v : (v * scale).rounded() / scale
             case 0: value = Double(bitPattern: g.next())  // any bit pattern, NaNs included
             case 1: value = Double(Int64.random(in: -100_000_000...100_000_000, using: &g)) / 1000  // three decimals
             case 2: value = Double.random(in: -1000...1000, using: &g)  // full precision, as drivers compute
