@@ -208,16 +208,23 @@ public final class MQTTUplink {
     /// out the moment PUBACKs free their places.
     private func fillWindow(_ c: MQTTConnection) throws(MQTTError) {
         encodeAhead(settings.inflightWindow - inflight.count)
-        while inflight.count < settings.inflightWindow, let m = ready.first {
-            ready.removeFirst()
-            if m.count > 0 {
-                let mid = try c.publish(topic: topic, bytes: UnsafeRawBufferPointer(start: m.buffer.bytes, count: m.length))
-                inflight.append((mid, m.first, m.last, false, m.count))
-                published += m.count
-            } else {
-                inflight.append((-1, m.first, m.last, true, 0))  // acknowledged in order with the rest
+        func publishReady() throws(MQTTError) {
+            while inflight.count < settings.inflightWindow, let m = ready.first {
+                ready.removeFirst()
+                if m.count > 0 {
+                    let mid = try c.publish(topic: topic, bytes: UnsafeRawBufferPointer(start: m.buffer.bytes, count: m.length))
+                    inflight.append((mid, m.first, m.last, false, m.count))
+                    published += m.count
+                } else {
+                    inflight.append((-1, m.first, m.last, true, 0))  // acknowledged in order with the rest
+                }
+                spare.append(m.buffer)
             }
-            spare.append(m.buffer)
+        }
+        if min(ready.count, settings.inflightWindow - inflight.count) > 1 {
+            try c.corked(publishReady)
+        } else {
+            try publishReady()
         }
         encodeAhead(lookahead)
     }
