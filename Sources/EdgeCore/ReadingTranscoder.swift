@@ -132,6 +132,8 @@ private final class TemplateCache {
     private let bytes = UnsafeMutableRawPointer.allocate(byteCount: TemplateCache.count * TemplateCache.slotBytes, alignment: 8)
     private var last = 0
     private var next = 0
+    /// Slots filled so far (all of them once the cache has wrapped).
+    private var used = 0
     /// The tail of the slot found or added last.
     private(set) var tail = UnsafeRawBufferPointer(start: nil, count: 0)
 
@@ -149,9 +151,9 @@ private final class TemplateCache {
         guard b.count >= 13 else { return nil }
         let valueAt = 13 + Int(p.loadUnaligned(fromByteOffset: 11, as: UInt16.self).littleEndian)
         guard valueAt + 8 <= b.count else { return nil }
-        for k in 0..<Self.count {
+        for k in 0..<used {
             var i = last + 1 + k
-            if i >= Self.count { i -= Self.count }
+            if i >= used { i -= used }
             let s = slots[i]
             guard s.recordCount == b.count, s.valueAt == valueAt else { continue }
             let key = UnsafeRawPointer(bytes + i * Self.slotBytes)
@@ -181,6 +183,7 @@ private final class TemplateCache {
         guard keyCount + layout.bound <= Self.slotBytes else { return nil }
         let i = next
         next = (next + 1) % Self.count
+        used = max(used, i + 1)
         let base = (bytes + i * Self.slotBytes).assumingMemoryBound(to: UInt8.self)
         base.update(from: b.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 3)
         (base + 3).update(from: (b.baseAddress! + 11).assumingMemoryBound(to: UInt8.self), count: valueAt - 11)
