@@ -201,12 +201,12 @@ func mqttBenchmark() throws {
 
     print("mqtt benchmark: \(messages) QoS 1 messages of \(batch) readings (\(first.count) bytes), at most \(window) in flight, one local mosquitto" +
           (flag("--broker-nodelay") ? " with set_tcp_nodelay" : "") + ", median of \(rounds) alternating rounds")
-    print("  " + pad("publisher", 40) + pad("messages/s", 12) + pad("readings/s", 12) + pad("client CPU", 12) + "broker CPU (µs a message)")
+    print("  " + pad("publisher", 46) + pad("messages/s", 12) + pad("readings/s", 12) + pad("client CPU", 12) + "broker CPU (µs a message)")
     for (i, name) in publishers.enumerated() {
-        guard let s = seconds[i] else { print("  " + pad(name, 40) + "did not run"); continue }
+        guard let s = seconds[i] else { print("  " + pad(name, 46) + "did not run"); continue }
         let cpu = median(runs[i].compactMap(\.cpu)).map { format($0 / Double(messages) * 1e6, 1) } ?? "-"
         let broker = median(runs[i].map(\.broker)).map { format($0 / Double(messages) * 1e6, 1) } ?? "-"
-        print("  " + pad(name, 40) + pad(format(Double(messages) / s), 12) + pad(format(Double(messages * batch) / s), 12) + pad(cpu, 12) + broker)
+        print("  " + pad(name, 46) + pad(format(Double(messages) / s), 12) + pad(format(Double(messages * batch) / s), 12) + pad(cpu, 12) + broker)
     }
     func ratio(_ label: String, _ a: Int, over b: Int, target: String = "") {
         guard let sa = seconds[a], let sb = seconds[b] else { return }
