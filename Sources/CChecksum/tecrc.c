@@ -44,7 +44,21 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hardware(uint32_t crc, con
         n -= 8;
     }
     uint32_t c32 = (uint32_t)c;
-    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    if (n >= 4) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        c32 = __builtin_ia32_crc32si(c32, v);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        c32 = __builtin_ia32_crc32hi(c32, v);
+        p += 2;
+        n -= 2;
+    }
+    if (n) c32 = __builtin_ia32_crc32qi(c32, *p);
     return c32;
 }
 static int cpu_has_crc(void) {
@@ -64,7 +78,21 @@ __attribute__((target("+crc"))) static uint32_t crc_hardware(uint32_t crc, const
         p += 8;
         n -= 8;
     }
-    while (n--) crc = __builtin_arm_crc32cb(crc, *p++);
+    if (n >= 4) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        crc = __builtin_arm_crc32cw(crc, v);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        crc = __builtin_arm_crc32ch(crc, v);
+        p += 2;
+        n -= 2;
+    }
+    if (n) crc = __builtin_arm_crc32cb(crc, *p);
     return crc;
 }
 static int cpu_has_crc(void) { return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0; }
@@ -95,6 +123,17 @@ uint32_t te_crc32c(uint32_t seed, const void *data, size_t n) {
         __atomic_store_n(&once_done, 1, __ATOMIC_RELEASE);
     }
     return ~(hardware ? crc_hardware(~seed, data, n) : crc_table(~seed, data, n));
+}
+
+uint32_t te_crc32c_frame(const void *frame, size_t n) {
+    if (__builtin_expect(!__atomic_load_n(&once_done, __ATOMIC_ACQUIRE), 0)) {
+        pthread_once(&once, decide);
+        __atomic_store_n(&once_done, 1, __ATOMIC_RELEASE);
+    }
+    const uint8_t *p = frame;
+    if (n < 8) return 0;
+    uint32_t c = hardware ? crc_hardware(~0u, p, 4) : crc_table(~0u, p, 4);
+    return ~(hardware ? crc_hardware(c, p + 8, n - 8) : crc_table(c, p + 8, n - 8));
 }
 
 uint32_t te_crc32c_table(uint32_t seed, const void *data, size_t n) {

@@ -64,9 +64,7 @@ enum SpoolFormat {
         let length = Int(word0 & 0xFF_FFFF)
         guard length <= maxPayload, p + frameHeader + length <= b.count else { return nil }
         let stored = b.loadUnaligned(fromByteOffset: p + 4, as: UInt32.self).littleEndian
-        var crc = crc32c(UnsafeRawBufferPointer(rebasing: b[p..<(p + 4)]))
-        crc = crc32c(UnsafeRawBufferPointer(rebasing: b[(p + 8)..<(p + frameHeader + length)]), seed: crc)
-        guard crc == stored else { return nil }
+        guard te_crc32c_frame(b.baseAddress! + p, frameHeader + length) == stored else { return nil }
         return (b.loadUnaligned(fromByteOffset: p + 8, as: UInt64.self).littleEndian, length)
     }
 

@@ -338,6 +338,13 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
                 let tail = bytes.withUnsafeBytes { Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[1...]), seed: seed) }
                 #expect(bytes.withUnsafeBytes { te_crc32c(seed, $0.baseAddress! + 1, n - 1) } == tail)
             }
+            // A frame's CRC in one call: the first word, then everything after the CRC field.
+            if n >= 8 {
+                let frame = bytes.withUnsafeBytes {
+                    Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[8...]), seed: Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[0..<4])))
+                }
+                #expect(bytes.withUnsafeBytes { te_crc32c_frame($0.baseAddress, n) } == frame, "frame of \(n) bytes")
+            }
         }
     }
 }
