@@ -144,20 +144,36 @@ public final class MQTTConnection {
 
     /// Connects and waits for the broker's CONNACK. Throws `.refused` with the broker's reason,
     /// `.tls` for a failed handshake (wrong CA, bad certificate), `.connection` otherwise.
+    ///
+    /// `mosquitto_connect` blocks: in connect(2) for as long as the kernel retries its SYN when
+    /// the network drops packets silently (about 2 minutes by default), and in the TLS handshake.
+    /// It runs on a thread of its own, and the caller waits at most `connectTimeoutMilliseconds`
+    /// for it and the CONNACK together; a connect still blocked then is abandoned (its thread
+    /// destroys the client when the call returns) and reported as a timeout.
     public func connect() throws(MQTTError) {
         guard let mosq else { return }
         let target = "\(options.host):\(options.port)"
-        let rc = mosquitto_connect(mosq, options.host, Int32(options.port), Int32(options.keepaliveSeconds))
+        let deadline = SystemClock().nanoseconds() + UInt64(options.connectTimeoutMilliseconds) * 1_000_000
+        let attempt = ConnectAttempt(mosq)
+        let (host, port, keepalive) = (options.host, Int32(options.port), Int32(options.keepaliveSeconds))
+        guard startThread({ attempt.run(host: host, port: port, keepalive: keepalive) }) else {
+            throw MQTTError(kind: .connection, code: MOSQ_ERR_ERRNO.rawValue, operation: "connect to \(target)", message: "could not start a thread to connect")
+        }
+        guard let (rc, errnoCode) = attempt.wait(until: deadline) else {
+            self.mosq = nil  // the attempt's thread destroys it
+            isConnected = false
+            throw MQTTError(kind: .connection, code: MOSQ_ERR_TIMEOUT.rawValue, operation: "connect to \(target)",
+                            message: "no answer within \(options.connectTimeoutMilliseconds) ms (the network, or a firewall, drops the connection)")
+        }
         if rc == MOSQ_ERR_TLS.rawValue {
             throw MQTTError(kind: .tls, code: rc, operation: "connect to \(target)",
                             message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?)")
         }
         if rc == MOSQ_ERR_ERRNO.rawValue {
-            throw MQTTError(kind: .connection, code: rc, operation: "connect to \(target)", message: HardwareError.errnoText(errnoValue()))
+            throw MQTTError(kind: .connection, code: rc, operation: "connect to \(target)", message: HardwareError.errnoText(errnoCode))
         }
         try check(rc, "connect to \(target)")
         connackCode = -1
-        let deadline = SystemClock().nanoseconds() + UInt64(options.connectTimeoutMilliseconds) * 1_000_000
         while connackCode < 0 {
             let lrc = mosquitto_loop(mosq, 100, 1)
             if lrc != MOSQ_ERR_SUCCESS.rawValue && connackCode > 0 { break }  // refused, then closed: report the refusal
@@ -236,7 +252,48 @@ public final class MQTTConnection {
     }
 }
 
+/// One `mosquitto_connect` on a thread of its own. The caller waits for it with a deadline; if
+/// the deadline passes first, the client is the attempt's to destroy when the call returns.
+private final class ConnectAttempt: @unchecked Sendable {
+    private let lock = Lock()
+    private let mosq: OpaquePointer
+    private var result: (rc: Int32, errno: Int32)?
+    private var abandoned = false
+
+    init(_ mosq: OpaquePointer) { self.mosq = mosq }
+
+    func run(host: String, port: Int32, keepalive: Int32) {
+        let rc = mosquitto_connect(mosq, host, port, keepalive)
+        let code = errno
+        let destroy: Bool = lock.withLock {
+            result = (rc, code)
+            return abandoned
+        }
+        if destroy {
+            mosquitto_user_data_set(mosq, nil)  // no callback may reach the connection that gave it up
+            mosquitto_destroy(mosq)
+        }
+    }
+
+    /// The result, or nil (and the client given up) if the deadline passed first.
+    func wait(until deadline: UInt64) -> (rc: Int32, errno: Int32)? {
+        var pause: UInt32 = 500
+        while true {
+            let outcome: (rc: Int32, errno: Int32)?? = lock.withLock {
+                if let result { return .some(result) }
+                if SystemClock().nanoseconds() >= deadline {
+                    abandoned = true
+                    return .some(nil)
+                }
+                return nil
+            }
+            if let outcome { return outcome }
+            usleep(pause)
+            pause = min(pause * 2, 20_000)
+        }
+    }
+}
+
 #if canImport(Glibc)
 import Glibc
-func errnoValue() -> Int32 { errno }
 #endif

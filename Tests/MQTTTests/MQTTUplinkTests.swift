@@ -379,3 +379,125 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
         #expect(Array(Set(values)).sorted() == (0..<Set(values).count).map { 20 + Double($0) }, "every counter value, in order, none missing")
     }
 }
+
+/// A network that drops packets without a word (a cellular link out of coverage, a firewall):
+/// `iptables -j DROP` on the broker's port. Needs root and iptables, which CI has.
+let canDropPackets = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/iptables")
+
+/// Drops every TCP packet to and from `port` on loopback while it lives.
+final class PacketDrop {
+    let port: Int
+    private(set) var active = false
+
+    init(port: Int) { self.port = port }
+
+    private func rules(_ op: String) throws {
+        for rule in [["INPUT", "--dport"], ["INPUT", "--sport"]] {
+            let status = try runQuiet("/usr/sbin/iptables", [op, rule[0], "-p", "tcp", rule[1], String(port), "-j", "DROP"])
+            if status != 0 { throw MQTTError(kind: .connection, code: status, operation: "iptables \(op)", message: "failed") }
+        }
+    }
+
+    func start() throws {
+        try rules("-I")
+        active = true
+    }
+
+    func stop() {
+        guard active else { return }
+        try? rules("-D")
+        active = false
+    }
+
+    deinit { stop() }
+}
+
+/// Runs a program, its output discarded, and returns its exit status.
+func runQuiet(_ path: String, _ arguments: [String]) throws -> Int32 {
+    let pid = try spawn(path, arguments, output: "/dev/null")
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    return (status >> 8) & 0xFF
+}
+
+@Suite(.serialized, .enabled(if: canDropPackets, "needs root and iptables")) struct MQTTSilentNetworkTests {
+    /// With its SYNs dropped, connect(2) would block for the kernel's retries (about two minutes);
+    /// the connection gives up at its timeout and says why.
+    @Test func aConnectIntoDroppedPacketsTimesOut() throws {
+        let broker = try Broker()
+        let drop = PacketDrop(port: broker.port)
+        try drop.start()
+        defer { drop.stop() }
+        var o = broker.options()
+        o.connectTimeoutMilliseconds = 1_500
+        let c = try MQTTConnection(options: o)
+        let t0 = Date()
+        #expect { try c.connect() } throws: { error in
+            guard let e = error as? MQTTError else { return false }
+            return e.kind == .connection && e.message.contains("no answer within 1500 ms")
+        }
+        let seconds = Date().timeIntervalSince(t0)
+        #expect(seconds >= 1.4 && seconds < 4, "connect took \(seconds) s")
+        drop.stop()
+        // The same options work once the network is back.
+        let again = try MQTTConnection(options: o)
+        try again.connect()
+        #expect(again.isConnected)
+        again.disconnect()
+    }
+
+    /// The network goes silent in the middle of a stream: the uplink notices (keepalive), keeps
+    /// trying without ever blocking its thread for long (the agent's watchdog watches it), and
+    /// when the network is back everything arrives: nothing lost, duplicates within the window.
+    @Test func aSilentPartitionMidStreamLosesNothingAndNeverBlocks() throws {
+        let broker = try Broker()
+        let sub = try Subscriber(broker, topic: "tago/data/post")
+        let spool = MemorySpool(capacityBytes: 8 << 20)
+        try spool.append(readings(1...2000))
+        var options = broker.options()
+        options.keepaliveSeconds = 5
+        options.connectTimeoutMilliseconds = 1_000
+        var settings = MQTTUplinkSettings()
+        settings.batchSize = 20
+        settings.inflightWindow = 5
+        settings.backoffBaseMilliseconds = 100
+        settings.backoffCapMilliseconds = 500
+        let uplink = MQTTUplink(spool: spool, options: options, settings: settings, deadLetters: deadLetters())
+        let drop = PacketDrop(port: broker.port)
+        defer { drop.stop() }
+        var longest = 0.0
+        var partitionedAt: Date?
+        var healedAt: Date?
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if partitionedAt == nil, uplink.acknowledged >= 400 {
+                try drop.start()
+                partitionedAt = Date()
+            }
+            if let p = partitionedAt, healedAt == nil, Date().timeIntervalSince(p) > 14 {
+                drop.stop()
+                healedAt = Date()
+            }
+            let t = Date()
+            switch uplink.step(waitMilliseconds: 20) {
+            case .wait(let ms, _, _) where ms > 0: usleep(UInt32(min(ms, 200)) * 1000)
+            default: break
+            }
+            longest = max(longest, Date().timeIntervalSince(t))
+            if partitionedAt == nil || healedAt != nil { sub.pump() }
+            if healedAt != nil, spool.stats.recordCount == 0 { break }
+        }
+        // The subscriber's own connection went through the partition too; TCP retransmits what
+        // the broker sent it there, after a backoff of its own.
+        let wait = Date().addingTimeInterval(30)
+        while Date() < wait, Set(sub.values).count < 2000 { sub.pump(50) }
+        #expect(partitionedAt != nil && healedAt != nil)
+        #expect(uplink.reconnects >= 1, "the dead connection was never noticed")
+        #expect(longest < 2.5, "a step blocked for \(longest) s")
+        #expect(spool.stats.recordCount == 0)
+        let missing = Set((1...2000).map(Double.init)).subtracting(sub.values).count
+        #expect(missing == 0, "readings missing at the subscriber")
+        #expect(uplink.published - 2000 <= settings.inflightWindow * settings.batchSize)
+        uplink.close()
+    }
+}
