@@ -32,35 +32,14 @@ static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t n) {
     return crc;
 }
 
+// The instruction in four widths, per architecture; one loop below uses them.
 #if defined(__x86_64__)
 #include <cpuid.h>
-__attribute__((target("sse4.2"))) static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) {
-    uint64_t c = crc;
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c = __builtin_ia32_crc32di(c, v);
-        p += 8;
-        n -= 8;
-    }
-    uint32_t c32 = (uint32_t)c;
-    if (n >= 4) {
-        uint32_t v;
-        memcpy(&v, p, 4);
-        c32 = __builtin_ia32_crc32si(c32, v);
-        p += 4;
-        n -= 4;
-    }
-    if (n >= 2) {
-        uint16_t v;
-        memcpy(&v, p, 2);
-        c32 = __builtin_ia32_crc32hi(c32, v);
-        p += 2;
-        n -= 2;
-    }
-    if (n) c32 = __builtin_ia32_crc32qi(c32, *p);
-    return c32;
-}
+#define CRC_TARGET __attribute__((target("sse4.2")))
+#define CRC_8(c, v) ((uint32_t)__builtin_ia32_crc32di((c), (v)))
+#define CRC_4(c, v) __builtin_ia32_crc32si((c), (v))
+#define CRC_2(c, v) __builtin_ia32_crc32hi((c), (v))
+#define CRC_1(c, v) __builtin_ia32_crc32qi((c), (v))
 static int cpu_has_crc(void) {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2);
@@ -70,32 +49,40 @@ static int cpu_has_crc(void) {
 #ifndef HWCAP_CRC32
 #define HWCAP_CRC32 (1 << 7)
 #endif
-__attribute__((target("+crc"))) static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) {
+#define CRC_TARGET __attribute__((target("+crc")))
+#define CRC_8(c, v) __builtin_arm_crc32cd((c), (v))
+#define CRC_4(c, v) __builtin_arm_crc32cw((c), (v))
+#define CRC_2(c, v) __builtin_arm_crc32ch((c), (v))
+#define CRC_1(c, v) __builtin_arm_crc32cb((c), (v))
+static int cpu_has_crc(void) { return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0; }
+#endif
+
+#ifdef CRC_TARGET
+CRC_TARGET static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) {
     while (n >= 8) {
         uint64_t v;
         memcpy(&v, p, 8);
-        crc = __builtin_arm_crc32cd(crc, v);
+        crc = CRC_8(crc, v);
         p += 8;
         n -= 8;
     }
     if (n >= 4) {
         uint32_t v;
         memcpy(&v, p, 4);
-        crc = __builtin_arm_crc32cw(crc, v);
+        crc = CRC_4(crc, v);
         p += 4;
         n -= 4;
     }
     if (n >= 2) {
         uint16_t v;
         memcpy(&v, p, 2);
-        crc = __builtin_arm_crc32ch(crc, v);
+        crc = CRC_2(crc, v);
         p += 2;
         n -= 2;
     }
-    if (n) crc = __builtin_arm_crc32cb(crc, *p);
+    if (n) crc = CRC_1(crc, *p);
     return crc;
 }
-static int cpu_has_crc(void) { return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0; }
 #else
 static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) { return crc_table(crc, p, n); }
 static int cpu_has_crc(void) { return 0; }
