@@ -54,7 +54,10 @@ public final class MQTTUplink {
     private var encodedThrough: UInt64 = 0
     /// Messages encoded and not yet published, oldest first.
     private var ready: [Message] = []
+    /// Buffers of published messages, for the next ones.
     private var spare: [MessageBuffer] = []
+    /// Buffers held now, ready or spare (for the tests).
+    var messageBuffers: Int { ready.count + spare.count }
     private var attempt = 0
     private var nextConnect: UInt64 = 0
     private var lastError = ""
@@ -184,7 +187,11 @@ public final class MQTTUplink {
             acknowledged += count
             return .sent(count: count, through: through, deadLettered: 0)
         }
-        if inflight.isEmpty { return .idle }
+        if inflight.isEmpty {
+            // Caught up: keep one message buffer, give back those a backlog needed.
+            if spare.count > 1 { spare.removeSubrange(1...) }
+            return .idle
+        }
         return .wait(milliseconds: 0, reason: "waiting for PUBACK", kind: .transient)
     }
 
