@@ -422,7 +422,7 @@ func runQuiet(_ path: String, _ arguments: [String]) throws -> Int32 {
     return (status >> 8) & 0xFF
 }
 
-@Suite(.serialized, .enabled(if: canDropPackets, "needs root and iptables")) struct MQTTSilentNetworkTests {
+@Suite(.serialized, .enabled(if: canDropPackets, "needs root and iptables")) struct SilentNetworkTests {
     /// With its SYNs dropped, connect(2) would block for the kernel's retries (about two minutes);
     /// the connection gives up at its timeout and says why.
     @Test func aConnectIntoDroppedPacketsTimesOut() throws {
@@ -501,5 +501,54 @@ func runQuiet(_ path: String, _ arguments: [String]) throws -> Int32 {
         #expect(missing == 0, "readings missing at the subscriber")
         #expect(uplink.published - 2000 <= settings.inflightWindow * settings.batchSize)
         uplink.close()
+    }
+
+    /// The HTTP uplink through the same silence: curl's timeouts bound every step, and the
+    /// readings held during the partition arrive afterwards, none lost.
+    @Test func theHTTPUplinkThroughASilentPartition() throws {
+        var options = Emulator.Options()
+        options.deviceTokens = ["silent-http-token"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        var http = CurlHTTPClient.Options()
+        http.connectTimeoutMilliseconds = 1_000
+        http.timeoutMilliseconds = 2_000
+        let device = TagoDevice(token: "silent-http-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient(options: http))
+        let spool = MemorySpool(capacityBytes: 4 << 20)
+        try spool.append(readings(1...600))
+        var policy = UplinkPolicy()
+        policy.maxRecords = 50
+        policy.backoffBaseMilliseconds = 100
+        policy.backoffCapMilliseconds = 500
+        let uplink = HTTPUplink(spool: spool, device: device, deadLetters: deadLetters(), policy: policy)
+        let drop = PacketDrop(port: Int(port))
+        defer { drop.stop() }
+        var longest = 0.0
+        var partitionedAt: Date?
+        var healed = false
+        let deadline = Date().addingTimeInterval(40)
+        while Date() < deadline {
+            if partitionedAt == nil, uplink.delivered >= 200 {
+                try drop.start()
+                partitionedAt = Date()
+            }
+            if let p = partitionedAt, !healed, Date().timeIntervalSince(p) > 6 {
+                drop.stop()
+                healed = true
+            }
+            let t = Date()
+            if case .wait(let ms, _, _) = uplink.step(), ms > 0 { usleep(UInt32(min(ms, 200)) * 1000) }
+            longest = max(longest, Date().timeIntervalSince(t))
+            if healed, spool.stats.recordCount == 0 { break }
+        }
+        #expect(healed)
+        #expect(longest < 3.5, "a step blocked for \(longest) s")
+        #expect(spool.stats.recordCount == 0)
+        var q = DataQuery(variables: ["counter"], qty: 10_000)
+        q.ordination = "ascending"
+        let values = try #require(try TagoDevice(token: "silent-http-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
+            .find(q).arrayValue).compactMap { $0["value"]?.numberValue }
+        #expect(Set(values) == Set((1...600).map(Double.init)), "\(Set((1...600).map(Double.init)).subtracting(values).count) readings missing")
     }
 }
