@@ -16,11 +16,7 @@ func encodeBenchmark() throws {
     defer { _ = runProgram("/bin/rm", ["-rf", dir]) }
     let spool = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: max(64 << 20, Int64(n) * 128), sync: .none))
     defer { try? spool.close() }
-    var i = 0
-    while i < n {
-        try spool.append(Array(encoded[i..<min(i + 100, n)]))
-        i += 100
-    }
+    try appendInCommits(spool, encoded, of: 100)
     let out = UnsafeMutablePointer<UInt8>.allocate(capacity: 1 << 20)
     defer { out.deallocate() }
     var sink = 0

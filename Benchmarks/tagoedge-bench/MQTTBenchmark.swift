@@ -118,11 +118,7 @@ func mqttBenchmark() throws {
             unlink(path)
             spool = try FileSpool(path: path, options: .init(capacityBytes: max(64 << 20, Int64(n) * 128), sync: .batch))
         }
-        var i = 0
-        while i < n {
-            try spool.append(Array(encoded[i..<min(i + 100, n)]))
-            i += 100
-        }
+        try appendInCommits(spool, encoded, of: 100)
         defer { try? (spool as? FileSpool)?.close() }
         // A backlog is drained long after it was written: let the kernel finish writing these
         // megabytes back first, or its writeback competes with the drain for the two cores.

@@ -37,11 +37,7 @@ func uplinkBenchmark() throws {
     let spool = try FileSpool(path: path, options: .init(capacityBytes: 64 << 20, sync: .none))
     defer { removeFiles([path, path + ".dead"]) }
     let readings = payloads(n)
-    var i = 0
-    while i < n {
-        try spool.append(Array(readings[i..<min(i + 1000, n)]))
-        i += 1000
-    }
+    try appendInCommits(spool, readings, of: 1000)
     var policy = UplinkPolicy()
     policy.maxRecords = batchSize
     let device = TagoDevice(token: "bench-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())

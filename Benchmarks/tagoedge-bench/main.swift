@@ -239,6 +239,15 @@ func argument(_ name: String, default value: String) -> String {
 
 func flag(_ name: String) -> Bool { CommandLine.arguments.contains(name) }
 
+/// Appends `records` to the spool in commits of `size`, as a gateway's sampling rounds would.
+func appendInCommits(_ spool: Spool, _ records: [[UInt8]], of size: Int) throws {
+    var i = 0
+    while i < records.count {
+        try spool.append(Array(records[i..<min(i + size, records.count)]))
+        i += size
+    }
+}
+
 func format(_ v: Double, _ decimals: Int = 0) -> String {
     guard v.isFinite else { return "-" }
     var scale = 1.0

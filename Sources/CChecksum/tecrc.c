@@ -99,24 +99,22 @@ static void decide(void) {
 
 // Decided when the program loads, so that a call (one per spool frame) does not go through
 // pthread_once; each call still checks, for a caller that runs before constructors do.
-__attribute__((constructor)) static void decide_at_load(void) {
-    pthread_once(&once, decide);
-    __atomic_store_n(&once_done, 1, __ATOMIC_RELEASE);
-}
-
-uint32_t te_crc32c(uint32_t seed, const void *data, size_t n) {
+static inline void ensure_decided(void) {
     if (__builtin_expect(!__atomic_load_n(&once_done, __ATOMIC_ACQUIRE), 0)) {
         pthread_once(&once, decide);
         __atomic_store_n(&once_done, 1, __ATOMIC_RELEASE);
     }
+}
+
+__attribute__((constructor)) static void decide_at_load(void) { ensure_decided(); }
+
+uint32_t te_crc32c(uint32_t seed, const void *data, size_t n) {
+    ensure_decided();
     return ~(hardware ? crc_hardware(~seed, data, n) : crc_table(~seed, data, n));
 }
 
 uint32_t te_crc32c_frame(const void *frame, size_t n) {
-    if (__builtin_expect(!__atomic_load_n(&once_done, __ATOMIC_ACQUIRE), 0)) {
-        pthread_once(&once, decide);
-        __atomic_store_n(&once_done, 1, __ATOMIC_RELEASE);
-    }
+    ensure_decided();
     const uint8_t *p = frame;
     if (n < 8) return 0;
     uint32_t c = hardware ? crc_hardware(~0u, p, 4) : crc_table(~0u, p, 4);
@@ -124,11 +122,11 @@ uint32_t te_crc32c_frame(const void *frame, size_t n) {
 }
 
 uint32_t te_crc32c_table(uint32_t seed, const void *data, size_t n) {
-    pthread_once(&once, decide);
+    ensure_decided();
     return ~crc_table(~seed, data, n);
 }
 
 int te_crc32c_hardware(void) {
-    pthread_once(&once, decide);
+    ensure_decided();
     return hardware;
 }

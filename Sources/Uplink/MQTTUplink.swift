@@ -256,18 +256,18 @@ public final class MQTTUplink {
         var bytes: UnsafeMutablePointer<UInt8>
         var capacity: Int
         var transcoder: ReadingJSONTranscoder
-        let json: Bool
         let limit: Int
         var length = 0
         var first: UInt64 = 0, last: UInt64 = 0, count = 0
         var items: [String] = []
+        /// The TagoTiP items' bytes with their separators, as the payload will hold them.
+        var itemBytes = 0
 
         init(buffer: MessageBuffer, transcoder: ReadingJSONTranscoder, json: Bool, limit: Int) {
             self.buffer = buffer
             self.bytes = buffer.bytes
             self.capacity = buffer.capacity
             self.transcoder = transcoder
-            self.json = json
             self.limit = limit
             if json {
                 bytes[0] = UInt8(ascii: "[")
@@ -317,9 +317,10 @@ public final class MQTTUplink {
 
         /// A TagoTiP item; false when the message is full.
         mutating func addItem(_ seq: UInt64, _ item: String) -> Bool {
-            let size = items.reduce(0) { $0 + $1.utf8.count + 2 } + item.utf8.count
+            let size = itemBytes + item.utf8.count
             if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { return false }
             items.append(item)
+            itemBytes += item.utf8.count + 2
             take(seq, reading: true)
             return true
         }
@@ -397,7 +398,6 @@ final class MessageBuffer {
     private(set) var capacity = 16 << 10
 
     /// Makes room for `n` bytes, keeping what is there, and returns where they are now.
-    @discardableResult
     func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
         guard n > capacity else { return bytes }
         let grown = max(n, capacity * 2)
