@@ -82,6 +82,9 @@ public final class MQTTConnection {
     public var onMessage: ((String, [UInt8]) -> Void)?
     /// Called when the connection is lost (code 0: asked for).
     public var onDisconnect: ((Int32) -> Void)?
+    /// Callbacks run so far: `loop` waits for the socket only when reading what had already
+    /// arrived ran none.
+    private var events = 0
 
     private static let initialised: Int32 = mosquitto_lib_init()
 
@@ -96,22 +99,27 @@ public final class MQTTConnection {
         mosquitto_connect_callback_set(m) { _, obj, rc in
             guard let obj else { return }
             let me = Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue()
+            me.events &+= 1
             me.connackCode = rc
             me.isConnected = rc == 0
         }
         mosquitto_disconnect_callback_set(m) { _, obj, rc in
             guard let obj else { return }
             let me = Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue()
+            me.events &+= 1
             me.isConnected = false
             me.onDisconnect?(rc)
         }
         mosquitto_publish_callback_set(m) { _, obj, mid in
             guard let obj else { return }
-            Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue().onPublished?(mid)
+            let me = Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue()
+            me.events &+= 1
+            me.onPublished?(mid)
         }
         mosquitto_message_callback_set(m) { _, obj, message in
             guard let obj, let message else { return }
             let me = Unmanaged<MQTTConnection>.fromOpaque(obj).takeUnretainedValue()
+            me.events &+= 1
             let topic = message.pointee.topic.map { String(cString: $0) } ?? ""
             let payload = message.pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(message.pointee.payloadlen))) } ?? []
             me.onMessage?(topic, payload)
@@ -156,15 +164,17 @@ public final class MQTTConnection {
         let deadline = SystemClock().nanoseconds() + UInt64(options.connectTimeoutMilliseconds) * 1_000_000
         let attempt = ConnectAttempt(mosq)
         let (host, port, keepalive) = (options.host, Int32(options.port), Int32(options.keepaliveSeconds))
-        guard startThread({ attempt.run(host: host, port: port, keepalive: keepalive) }) else {
+        guard startThread({ attempt.run(host: host, port: port, keepalive: keepalive, deadline: deadline) }) else {
             throw MQTTError(kind: .connection, code: MOSQ_ERR_ERRNO.rawValue, operation: "connect to \(target)", message: "could not start a thread to connect")
         }
+        let timedOut = MQTTError(kind: .connection, code: MOSQ_ERR_TIMEOUT.rawValue, operation: "connect to \(target)",
+                                 message: "no answer within \(options.connectTimeoutMilliseconds) ms (the network, or a firewall, drops the connection)")
         guard let (rc, errnoCode) = attempt.wait(until: deadline) else {
             self.mosq = nil  // the attempt's thread destroys it
             isConnected = false
-            throw MQTTError(kind: .connection, code: MOSQ_ERR_TIMEOUT.rawValue, operation: "connect to \(target)",
-                            message: "no answer within \(options.connectTimeoutMilliseconds) ms (the network, or a firewall, drops the connection)")
+            throw timedOut
         }
+        if rc == MOSQ_ERR_ERRNO.rawValue && errnoCode == ETIMEDOUT { throw timedOut }
         if rc == MOSQ_ERR_TLS.rawValue {
             throw MQTTError(kind: .tls, code: rc, operation: "connect to \(target)",
                             message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?)")
@@ -211,12 +221,38 @@ public final class MQTTConnection {
         try check(mosquitto_subscribe(mosq, nil, topic, qos), "subscribe to \(topic)")
     }
 
-    /// Runs network I/O for up to `timeoutMilliseconds`: sends what is queued, receives
-    /// acknowledgements and messages (callbacks run here), keeps the connection alive.
+    /// Runs network I/O for up to `timeoutMilliseconds`: receives acknowledgements and messages
+    /// (callbacks run here), sends what is queued, keeps the connection alive.
+    ///
+    /// libmosquitto's external-loop calls (`mosquitto_loop_read`, `_write`, `_misc` on
+    /// `mosquitto_socket`), not `mosquitto_loop`: that one starts with a select over the socket
+    /// and the pipe `mosquitto_publish` writes a byte to, so a loop after a publish returned at
+    /// once for that byte, and a busy client paid a select and a read for it every message.
+    /// This reads what has already arrived first and waits (poll, on the socket alone) only when
+    /// that ran no callback. The pipe is never read: its writes fail harmlessly once it is full.
     public func loop(timeoutMilliseconds: Int32) throws(MQTTError) {
-        let rc = mosquitto_loop(mosq, timeoutMilliseconds, 1)
-        // Linux clears TCP_QUICKACK as the connection goes on: set it again after every loop.
-        if options.quickAck { setTCPOption(TCP_QUICKACK, 1) }
+        guard let mosq else {
+            isConnected = false
+            throw MQTTError(kind: .connection, code: MOSQ_ERR_NO_CONN.rawValue, operation: "keep the connection to \(options.host):\(options.port)",
+                            message: String(cString: mosquitto_strerror(MOSQ_ERR_NO_CONN.rawValue)))
+        }
+        let before = events
+        var received = false
+        var rc = mosquitto_loop_read(mosq, 1)
+        if rc == MOSQ_ERR_SUCCESS.rawValue, events == before, timeoutMilliseconds > 0 {
+            let fd = mosquitto_socket(mosq)
+            var p = pollfd(fd: fd, events: Int16(POLLIN) | (mosquitto_want_write(mosq) ? Int16(POLLOUT) : 0), revents: 0)
+            // At most a second: the keepalive (`mosquitto_loop_misc`) is checked after the wait.
+            if fd >= 0, poll(&p, 1, min(timeoutMilliseconds, 1000)) > 0 {
+                if p.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 { rc = mosquitto_loop_read(mosq, 1) }
+            }
+        }
+        received = events != before
+        if rc == MOSQ_ERR_SUCCESS.rawValue, mosquitto_want_write(mosq) { rc = mosquitto_loop_write(mosq, 1) }
+        if rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_loop_misc(mosq) }
+        // Linux clears TCP_QUICKACK as the connection goes on: set it again after receiving, which
+        // also sends at once the acknowledgement owed for what was read.
+        if options.quickAck, received { setTCPOption(TCP_QUICKACK, 1) }
         if rc != MOSQ_ERR_SUCCESS.rawValue {
             isConnected = false
             try check(rc, "keep the connection to \(options.host):\(options.port)")
@@ -260,17 +296,36 @@ private final class ConnectAttempt: @unchecked Sendable {
 
     init(_ mosq: OpaquePointer) { self.mosq = mosq }
 
-    func run(host: String, port: Int32, keepalive: Int32) {
+    func run(host: String, port: Int32, keepalive: Int32, deadline: UInt64) {
+        // A blocked `mosquitto_connect` that is given up keeps retrying its SYN in the kernel; if
+        // the network comes back, it connects and sends CONNECT with the same client id after all,
+        // and the broker hands it the session, dropping the connection that replaced it (which
+        // then republished its window a second time). So the path is tried first with a socket
+        // of our own that is closed at the deadline, and libmosquitto connects only over a path
+        // that just answered.
+        let probe = tcpProbe(host: host, port: port, deadline: deadline)
+        let proceed: Bool? = lock.withLock {
+            if abandoned { return nil }
+            if probe != 0 { result = (MOSQ_ERR_ERRNO.rawValue, probe) }
+            return probe == 0
+        }
+        guard let proceed else {
+            destroyClient()
+            return
+        }
+        guard proceed else { return }
         let rc = mosquitto_connect(mosq, host, port, keepalive)
         let code = errno
         let destroy: Bool = lock.withLock {
             result = (rc, code)
             return abandoned
         }
-        if destroy {
-            mosquitto_user_data_set(mosq, nil)  // no callback may reach the connection that gave it up
-            mosquitto_destroy(mosq)
-        }
+        if destroy { destroyClient() }
+    }
+
+    private func destroyClient() {
+        mosquitto_user_data_set(mosq, nil)  // no callback may reach the connection that gave it up
+        mosquitto_destroy(mosq)
     }
 
     /// The result, or nil (and the client given up) if the deadline passed first.
@@ -295,3 +350,38 @@ private final class ConnectAttempt: @unchecked Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Connects a TCP socket of our own to `host:port` and closes it: 0 if some address of the host
+/// answered before `deadline`, else the errno (ETIMEDOUT when none did in time). A host that
+/// does not resolve gives 0: `mosquitto_connect` then reports the resolver's error itself.
+private func tcpProbe(host: String, port: Int32, deadline: UInt64) -> Int32 {
+    var hints = addrinfo()
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    hints.ai_family = AF_UNSPEC
+    var list: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return 0 }
+    defer { freeaddrinfo(list) }
+    var failure: Int32 = ETIMEDOUT
+    var next: UnsafeMutablePointer<addrinfo>? = first
+    while let ai = next {
+        next = ai.pointee.ai_next
+        let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { failure = errno; continue }
+        defer { close(fd) }
+        if connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return 0 }
+        guard errno == EINPROGRESS else { failure = errno; continue }
+        let now = SystemClock().nanoseconds()
+        guard now < deadline else { return ETIMEDOUT }
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&p, 1, Int32(min((deadline - now) / 1_000_000 + 1, 60_000))) > 0 else {
+            failure = ETIMEDOUT
+            continue
+        }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { failure = errno; continue }
+        if error == 0 { return 0 }
+        failure = error
+    }
+    return failure
+}

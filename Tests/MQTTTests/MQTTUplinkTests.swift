@@ -448,6 +448,30 @@ func runQuiet(_ path: String, _ arguments: [String]) throws -> Int32 {
         again.disconnect()
     }
 
+    /// A connect given up at its timeout must not connect later behind the caller's back: the
+    /// kernel kept retrying the SYN of a blocked `mosquitto_connect`, which then sent CONNECT with
+    /// the same client id once the network was back, and the broker handed it the session,
+    /// dropping the connection made meanwhile (the uplink then republished its window again).
+    @Test func aConnectGivenUpNeverTakesTheSessionOverLater() throws {
+        let broker = try Broker()
+        let drop = PacketDrop(port: broker.port)
+        try drop.start()
+        defer { drop.stop() }
+        var o = broker.options()
+        o.clientID = "given-up-then-replaced"
+        o.connectTimeoutMilliseconds = 1_000
+        let first = try MQTTConnection(options: o)
+        #expect(throws: MQTTError.self) { try first.connect() }
+        // The network is back before the kernel's next SYN (3 s after the first one).
+        drop.stop()
+        let second = try MQTTConnection(options: o)
+        try second.connect()
+        let until = Date().addingTimeInterval(4)
+        while Date() < until, second.isConnected { try? second.loop(timeoutMilliseconds: 100) }
+        #expect(second.isConnected, "the connection made after the given-up one was dropped by the broker")
+        second.disconnect()
+    }
+
     /// The network goes silent in the middle of a stream: the uplink notices (keepalive), keeps
     /// trying without ever blocking its thread for long (the agent's watchdog watches it), and
     /// when the network is back everything arrives: nothing lost, duplicates within the window.
@@ -499,7 +523,7 @@ func runQuiet(_ path: String, _ arguments: [String]) throws -> Int32 {
         #expect(spool.stats.recordCount == 0)
         let missing = Set((1...2000).map(Double.init)).subtracting(sub.values).count
         #expect(missing == 0, "readings missing at the subscriber")
-        #expect(uplink.published - 2000 <= settings.inflightWindow * settings.batchSize)
+        #expect(uplink.published - 2000 <= settings.inflightWindow * settings.batchSize, "reconnects \(uplink.reconnects)")
         uplink.close()
     }
 
