@@ -21,7 +21,10 @@ func encodeBenchmark() throws {
     defer { out.deallocate() }
     var sink = 0
 
-    func best(_ body: () throws -> Void) rethrows -> Double {
+    // `--only alone,walk,both,general` runs just those (for profiling one of them).
+    let only = argument("--only", default: "alone,walk,both,general").split(separator: ",").map(String.init)
+    func best(_ key: String, _ body: () throws -> Void) rethrows -> Double {
+        guard only.contains(key) else { return .nan }
         var times: [Double] = []
         for _ in 0..<rounds {
             let t = now()
@@ -31,12 +34,12 @@ func encodeBenchmark() throws {
         return (times.min() ?? 0) / Double(n) * 1e9
     }
     var transcoder = ReadingJSONTranscoder()
-    let alone = best {
+    let alone = best("alone") {
         for r in encoded {
             sink &+= r.withUnsafeBytes { transcoder.write(encoded: $0, into: out) }
         }
     }
-    let walk = try best {
+    let walk = try best("walk") {
         var after: UInt64 = 0
         while true {
             var taken = 0
@@ -49,7 +52,7 @@ func encodeBenchmark() throws {
             if taken == 0 { break }
         }
     }
-    let both = try best {
+    let both = try best("both") {
         var after: UInt64 = 0
         while true {
             var taken = 0
@@ -64,7 +67,7 @@ func encodeBenchmark() throws {
             if taken == 0 { break }
         }
     }
-    let general = best {
+    let general = best("general") {
         var json: [UInt8] = []
         json.reserveCapacity(256)
         for r in encoded {

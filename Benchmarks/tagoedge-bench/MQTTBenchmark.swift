@@ -46,6 +46,18 @@ func processCPUSeconds(pid: pid_t) -> Double {
     return total / 1e9
 }
 
+/// How many times the process's threads went to sleep and were woken (voluntary context switches).
+func processWakeups(pid: pid_t) -> Int {
+    var total = 0
+    for task in (try? LinuxDirectory.list("/proc/\(pid)/task")) ?? [] {
+        let text = (try? readTextFile("/proc/\(pid)/task/\(task)/status")) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix("voluntary_ctxt_switches:") {
+            total += Int(line.split(separator: ":")[1].filter { $0 != " " && $0 != "\t" }) ?? 0
+        }
+    }
+    return total
+}
+
 /// QoS 1 publish throughput: the MQTT uplink draining the spool, against a minimal C
 /// libmosquitto publisher and paho-mqtt, same broker, same payloads, same in-flight window.
 func mqttBenchmark() throws {
@@ -98,11 +110,12 @@ func mqttBenchmark() throws {
     guard cc.status == 0 else { fail("cannot build the C baseline: \(cc.output)") }
 
     /// One publisher's run: wall seconds, its own CPU seconds, and the broker's CPU seconds.
-    struct Run { var seconds: Double; var cpu: Double?; var broker: Double }
+    struct Run { var seconds: Double; var cpu: Double?; var broker: Double; var brokerWakeups: Int }
     func measured(_ body: () throws -> (seconds: Double, cpu: Double?)?) rethrows -> Run? {
-        let broker0 = processCPUSeconds(pid: brokerPID)
+        let broker0 = processCPUSeconds(pid: brokerPID), wakeups0 = processWakeups(pid: brokerPID)
         guard let r = try body() else { return nil }
-        return Run(seconds: r.seconds, cpu: r.cpu, broker: processCPUSeconds(pid: brokerPID) - broker0)
+        return Run(seconds: r.seconds, cpu: r.cpu, broker: processCPUSeconds(pid: brokerPID) - broker0,
+                   brokerWakeups: processWakeups(pid: brokerPID) - wakeups0)
     }
 
     // The MQTT uplink draining a spool file as the agent keeps it (sync batch), in commits of
@@ -187,10 +200,13 @@ func mqttBenchmark() throws {
     var runs: [[Run]] = Array(repeating: [], count: publishers.count)
     // `--only uplink,c` (any of the keys, comma-separated) runs just those, for profiling.
     let only = argument("--only", default: keys.joined(separator: ",")).split(separator: ",").map(String.init)
+    // `MQTT_PUB=path` runs that program in the C program's place, with its arguments (a script
+    // that runs the C program under `perf stat` or `strace`, to count its system calls).
+    let cProgram = getenv("MQTT_PUB").map { String(cString: $0) } ?? dir + "/mqtt_pub"
     for _ in 0..<rounds {
         let round = [only.contains("uplink") ? try uplinkRun() : nil, only.contains("wrapper") ? wrapperRun() : nil,
-                     only.contains("c") ? programRun(dir + "/mqtt_pub", []) : nil,
-                     only.contains("c-quickack") ? programRun(dir + "/mqtt_pub", [], then: ["quickack"]) : nil,
+                     only.contains("c") ? programRun(cProgram, []) : nil,
+                     only.contains("c-quickack") ? programRun(cProgram, [], then: ["quickack"]) : nil,
                      only.contains("paho") ? programRun(python, [root + "/Benchmarks/python/paho_pub.py"]) : nil]
         for (i, r) in round.enumerated() { if let r { runs[i].append(r) } }
     }
@@ -199,12 +215,13 @@ func mqttBenchmark() throws {
 
     print("mqtt benchmark: \(messages) QoS 1 messages of \(batch) readings (\(first.count) bytes), at most \(window) in flight, one local mosquitto" +
           (flag("--broker-nodelay") ? " with set_tcp_nodelay" : "") + ", median of \(rounds) alternating rounds")
-    print("  " + pad("publisher", 46) + pad("messages/s", 12) + pad("readings/s", 12) + pad("client CPU", 12) + "broker CPU (µs a message)")
+    print("  " + pad("publisher", 46) + pad("messages/s", 12) + pad("readings/s", 12) + pad("client CPU", 12) + pad("broker CPU", 12) + "broker wake-ups (CPU in µs; all a message)")
     for (i, name) in publishers.enumerated() {
         guard let s = seconds[i] else { print("  " + pad(name, 46) + "did not run"); continue }
         let cpu = median(runs[i].compactMap(\.cpu)).map { format($0 / Double(messages) * 1e6, 1) } ?? "-"
         let broker = median(runs[i].map(\.broker)).map { format($0 / Double(messages) * 1e6, 1) } ?? "-"
-        print("  " + pad(name, 46) + pad(format(Double(messages) / s), 12) + pad(format(Double(messages * batch) / s), 12) + pad(cpu, 12) + broker)
+        let wakeups = median(runs[i].map { Double($0.brokerWakeups) }).map { format($0 / Double(messages), 2) } ?? "-"
+        print("  " + pad(name, 46) + pad(format(Double(messages) / s), 12) + pad(format(Double(messages * batch) / s), 12) + pad(cpu, 12) + pad(broker, 12) + wakeups)
     }
     func ratio(_ label: String, _ a: Int, over b: Int, target: String = "") {
         guard let sa = seconds[a], let sb = seconds[b] else { return }
