@@ -357,6 +357,9 @@ extension ReadingCodec.Layout {
 @_silgen_name("swift_float64ToString")
 private func swiftFloat64ToString(_ buffer: UnsafeMutablePointer<UInt8>, _ length: UInt, _ value: Float64, _ debug: Bool) -> UInt64
 
+/// "00" to "99", for writing digits two at a time (constant data: nothing to initialise).
+private let twoDigitsText: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
 /// Writes into space already reserved; the caller sized it.
 private struct JSONWriter {
     var p: UnsafeMutablePointer<UInt8>
@@ -403,7 +406,20 @@ private struct JSONWriter {
                 integer(whole)
                 return
             }
-            if a >= 0.001 {
+            if a >= 0.001 && a < 2_000_000 {
+                // Below 2^51 / 1e9 the one candidate for every length at once: a value that some
+                // decimal with at most nine fraction digits parses back to is, scaled by 1e9,
+                // within a quarter of that decimal's digits (one rounding in the parse, one in
+                // the product), so the rounded product is those digits, and the one division
+                // tests them exactly. The shortest such decimal is the same digits with their
+                // trailing zeros cut. Nothing with nine digits or fewer: the runtime's formatter.
+                let m = Int64(a * 1e9 + 0.5)  // exact: below 2^52 the half is representable
+                if Double(m) / 1e9 == a {
+                    if n < 0 { byte(0x2D) }
+                    fraction(m)
+                    return
+                }
+            } else if a >= 0.001 {
                 var scale = 1.0
                 for d in 1...9 {
                     scale *= 10
@@ -425,6 +441,30 @@ private struct JSONWriter {
         // `description` filled with "0" as it was: fill it the same way.
         p.initialize(repeating: 0x30, count: 32)
         p += Int(swiftFloat64ToString(p, 32, n, false))
+    }
+
+    /// `m / 10^9`, not a whole number, with the fewest fraction digits that hold it: the whole
+    /// part, the nine fraction digits (in pairs from a table), then the trailing zeros taken back.
+    @inline(__always) mutating func fraction(_ m: Int64) {
+        let whole = m / 1_000_000_000
+        integer(UInt64(truncatingIfNeeded: whole))
+        byte(0x2E)
+        var f = UInt32(truncatingIfNeeded: m - whole * 1_000_000_000)
+        p[8] = UInt8(truncatingIfNeeded: 48 + f % 10)
+        f /= 10
+        pair(p + 6, f % 100); f /= 100
+        pair(p + 4, f % 100); f /= 100
+        pair(p + 2, f % 100); f /= 100
+        pair(p, f)
+        p += 9
+        while p[-1] == 0x30 { p -= 1 }
+    }
+
+    /// The two digits of `v` (below 100) at `q`.
+    @inline(__always) func pair(_ q: UnsafeMutablePointer<UInt8>, _ v: UInt32) {
+        let i = Int(v &* 2)
+        q[0] = twoDigitsText.utf8Start[i]
+        q[1] = twoDigitsText.utf8Start[i &+ 1]
     }
 
     /// `m / 10^d` with exactly `d` fraction digits (and a `0` before the point when `m < 10^d`),
@@ -464,19 +504,23 @@ private struct JSONWriter {
         } while v > 0
     }
 
-    @inline(__always) mutating func two(_ v: Int64) {
-        p[0] = UInt8(truncatingIfNeeded: 48 + v / 10)
-        p[1] = UInt8(truncatingIfNeeded: 48 + v % 10)
-        p += 2
-    }
-
-    /// `THH:MM:SS.fffZ` of `Timestamp.iso8601`.
+    /// `THH:MM:SS.fffZ` of `Timestamp.iso8601`, for `ms` in one day.
     mutating func time(ofDay ms: Int64) {
-        byte(0x54)
-        two(ms / 3_600_000); byte(0x3A); two((ms / 60_000) % 60); byte(0x3A); two((ms / 1000) % 60)
-        byte(0x2E)
-        let f = ms % 1000
-        byte(UInt8(truncatingIfNeeded: 48 + f / 100)); two(f % 100)
-        byte(0x5A)
+        let t = UInt32(truncatingIfNeeded: ms)
+        let seconds = t / 1000, f = t - seconds * 1000
+        let hours = seconds / 3600, rest = seconds - hours * 3600
+        let minutes = rest / 60
+        p[0] = 0x54
+        pair(p + 1, hours)
+        p[3] = 0x3A
+        pair(p + 4, minutes)
+        p[6] = 0x3A
+        pair(p + 7, rest - minutes * 60)
+        p[9] = 0x2E
+        let hundreds = f / 100
+        p[10] = UInt8(truncatingIfNeeded: 48 + hundreds)
+        pair(p + 11, f - hundreds * 100)
+        p[13] = 0x5A
+        p += 14
     }
 }

@@ -27,6 +27,10 @@ import Testing
         21.37, 21.5, -3.25, 0.001, 0.0015, 21.73459, 1013.253, 0.1234567, 9.999999, 99999.99, 0.001000001, 0.1, 0.3, 1.0 / 3, 2.0 / 3, 1e-5, 5e-324, 123456.789, 999_999_999_999_999.5,
         1e15, 1e16, 4.35, 1013.25, 100.0, -0.0, 0, -7, 12345678.125, 0.000123, 1e300, -1e-300,
         .nan, .infinity, -.infinity, Double.pi, 9007199254740993, 0.07, 1.005, 299_792_458.000_001,
+        // Around the nine-digit path's edges: its range ends below 2,000,000, nine fraction
+        // digits at most, ten go to the runtime's formatter.
+        1_999_999.999999999, 1_999_999.99, 2_000_000.5, 1_234_567.123456789, 0.123456789, 0.1234567891,
+        0.0010000000000000002, 0.000999, 999_999.000000001, 5.000000001, 0.999999999, 0.9999999999,
     ])
     func numbersMatchSwiftsShortestText(value: Double) {
         let bytes = ReadingCodec.encode(Reading(variable: "v", value: .number(value), time: Timestamp(millisecondsSince1970: 1_780_000_000_123)))
