@@ -20,7 +20,8 @@ import Darwin
 /// written from those parts without being parsed or checked again.
 public struct ReadingJSONTranscoder {
     private var day: Int64 = -1
-    private var date: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// `YYYY-MM-DD` of `day`: its first eight bytes and its last two, as they are stored.
+    private var date = (UInt64(0), UInt16(0))
     private let templates = TemplateCache()
 
     public init() {}
@@ -50,14 +51,18 @@ public struct ReadingJSONTranscoder {
         if days != day {
             let (y, m, d) = Timestamp.civil(fromDays: days)
             func digit(_ v: Int64) -> UInt8 { UInt8(truncatingIfNeeded: 48 + v % 10) }
-            date = (digit(y / 1000), digit(y / 100), digit(y / 10), digit(y), 0x2D, digit(m / 10), digit(m), 0x2D, digit(d / 10), digit(d))
+            let text = [digit(y / 1000), digit(y / 100), digit(y / 10), digit(y), 0x2D, digit(m / 10), digit(m), 0x2D, digit(d / 10), digit(d)]
+            date = text.withUnsafeBytes { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt16.self)) }
             day = days
         }
         var w = JSONWriter(out)
         if b[2] == 0, let t = templates.find(b) ?? templates.add(b) {
-            w.copy(t.head)
-            w.number(Double(bitPattern: base.loadUnaligned(fromByteOffset: t.valueAt, as: UInt64.self).littleEndian))
-            w.copy(t.middle)
+            w.small(t.base + t.slot.keyCount, t.slot.headEnd - t.slot.keyCount)
+            w.number(Double(bitPattern: base.loadUnaligned(fromByteOffset: t.slot.valueAt, as: UInt64.self).littleEndian))
+            w.small(t.base + t.slot.headEnd, t.slot.middleEnd - t.slot.headEnd)
+            writeDateTime(&w, time, days)
+            w.small(t.base + t.slot.middleEnd, t.slot.tailEnd - t.slot.middleEnd)
+            return w.p - out
         } else {
             guard let layout = ReadingCodec.Layout(b) else { return 0 }
             w.literal(#"{"variable":""#)
@@ -80,14 +85,11 @@ public struct ReadingJSONTranscoder {
             w.byte(0x7D)
             return w.p - out
         }
-        writeDateTime(&w, time, days)
-        w.copy(templates.tail)
-        return w.p - out
     }
 
     @inline(__always)
     private func writeDateTime(_ w: inout JSONWriter, _ time: Int64, _ days: Int64) {
-        withUnsafeBytes(of: date) { w.copy($0) }
+        w.date(date)
         w.time(ofDay: time - days * 86_400_000)
     }
 }
@@ -120,10 +122,10 @@ private final class TemplateCache {
         var tailEnd = 0
     }
 
+    /// A slot found or added: where its bytes are, and its layout.
     struct Found {
-        var valueAt: Int
-        var head: UnsafeRawBufferPointer
-        var middle: UnsafeRawBufferPointer
+        var base: UnsafeRawPointer
+        var slot: Slot
     }
 
     static let count = 16
@@ -134,8 +136,6 @@ private final class TemplateCache {
     private var next = 0
     /// Slots filled so far (all of them once the cache has wrapped).
     private var used = 0
-    /// The tail of the slot found or added last.
-    private(set) var tail = UnsafeRawBufferPointer(start: nil, count: 0)
 
     init() { slots.initialize(repeating: Slot(), count: Self.count) }
 
@@ -166,14 +166,7 @@ private final class TemplateCache {
         return nil
     }
 
-    private func found(_ i: Int) -> Found {
-        let s = slots[i]
-        let base = UnsafeRawPointer(bytes + i * Self.slotBytes)
-        tail = UnsafeRawBufferPointer(start: base + s.middleEnd, count: s.tailEnd - s.middleEnd)
-        return Found(valueAt: s.valueAt,
-                     head: UnsafeRawBufferPointer(start: base + s.keyCount, count: s.headEnd - s.keyCount),
-                     middle: UnsafeRawBufferPointer(start: base + s.headEnd, count: s.middleEnd - s.headEnd))
-    }
+    private func found(_ i: Int) -> Found { Found(base: UnsafeRawPointer(bytes + i * Self.slotBytes), slot: slots[i]) }
 
     /// Checks a numeric record fully (as the general path would decode it) and keeps its parts.
     func add(_ b: UnsafeRawBufferPointer) -> Found? {
@@ -382,6 +375,41 @@ private struct JSONWriter {
         p += r.count
     }
 
+    /// `n` bytes from `src`, inline: template parts are a few dozen bytes, less than a call to
+    /// `memcpy` costs. Overlapping loads and stores, never outside `src..<src+n` or past `n` here.
+    @inline(__always) mutating func small(_ src: UnsafeRawPointer, _ n: Int) {
+        let d = UnsafeMutableRawPointer(p)
+        if n >= 16 {
+            var i = 0
+            while i + 16 < n {
+                d.storeBytes(of: src.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self), toByteOffset: i, as: SIMD16<UInt8>.self)
+                i += 16
+            }
+            d.storeBytes(of: src.loadUnaligned(fromByteOffset: n - 16, as: SIMD16<UInt8>.self), toByteOffset: n - 16, as: SIMD16<UInt8>.self)
+        } else if n >= 8 {
+            let a = src.loadUnaligned(as: UInt64.self), b = src.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            d.storeBytes(of: a, as: UInt64.self)
+            d.storeBytes(of: b, toByteOffset: n - 8, as: UInt64.self)
+        } else if n >= 4 {
+            let a = src.loadUnaligned(as: UInt32.self), b = src.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+            d.storeBytes(of: a, as: UInt32.self)
+            d.storeBytes(of: b, toByteOffset: n - 4, as: UInt32.self)
+        } else if n > 0 {
+            let a = src.load(as: UInt8.self), m = src.load(fromByteOffset: n / 2, as: UInt8.self), b = src.load(fromByteOffset: n - 1, as: UInt8.self)
+            d.storeBytes(of: a, as: UInt8.self)
+            d.storeBytes(of: m, toByteOffset: n / 2, as: UInt8.self)
+            d.storeBytes(of: b, toByteOffset: n - 1, as: UInt8.self)
+        }
+        p += n
+    }
+
+    /// The ten bytes of a date as `ReadingJSONTranscoder` keeps them.
+    @inline(__always) mutating func date(_ d: (UInt64, UInt16)) {
+        UnsafeMutableRawPointer(p).storeBytes(of: d.0, as: UInt64.self)
+        UnsafeMutableRawPointer(p).storeBytes(of: d.1, toByteOffset: 8, as: UInt16.self)
+        p += 10
+    }
+
     @inline(__always) mutating func copy(_ b: UnsafeRawBufferPointer) {
         guard let base = b.baseAddress else { return }
         UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: b.count)
@@ -397,8 +425,22 @@ private struct JSONWriter {
     /// `n·10^d` within a small fraction of an integer, so the rounded product finds it. The rest
     /// go through the standard library's own formatter, straight into the output.
     mutating func number(_ n: Double) {
-        guard n.isFinite else { literal("null"); return }
         let a = abs(n)
+        if a >= 0.001 && a < 2_000_000 {  // false for NaN
+            // Below 2^51 / 1e9 the one candidate for every length at once: a value that some
+            // decimal with at most nine fraction digits parses back to is, scaled by 1e9,
+            // within a quarter of that decimal's digits (one rounding in the parse, one in the
+            // product), so the rounded product is those digits, and the one division tests them
+            // exactly. The shortest such decimal is the same digits with their trailing zeros
+            // cut (none left: a whole number). Nothing with nine digits or fewer: the formatter.
+            let m = Int64(a * 1e9 + 0.5)  // exact: below 2^52 the half is representable
+            if Double(m) / 1e9 == a {
+                if n < 0 { byte(0x2D) }
+                fraction(UInt64(truncatingIfNeeded: m))
+                return
+            }
+        }
+        guard n.isFinite else { literal("null"); return }
         if a < 1e15 {
             let whole = UInt64(a)
             if Double(whole) == a {
@@ -406,20 +448,7 @@ private struct JSONWriter {
                 integer(whole)
                 return
             }
-            if a >= 0.001 && a < 2_000_000 {
-                // Below 2^51 / 1e9 the one candidate for every length at once: a value that some
-                // decimal with at most nine fraction digits parses back to is, scaled by 1e9,
-                // within a quarter of that decimal's digits (one rounding in the parse, one in
-                // the product), so the rounded product is those digits, and the one division
-                // tests them exactly. The shortest such decimal is the same digits with their
-                // trailing zeros cut. Nothing with nine digits or fewer: the runtime's formatter.
-                let m = Int64(a * 1e9 + 0.5)  // exact: below 2^52 the half is representable
-                if Double(m) / 1e9 == a {
-                    if n < 0 { byte(0x2D) }
-                    fraction(m)
-                    return
-                }
-            } else if a >= 0.001 {
+            if a >= 2_000_000 {
                 var scale = 1.0
                 for d in 1...9 {
                     scale *= 10
@@ -443,21 +472,30 @@ private struct JSONWriter {
         p += Int(swiftFloat64ToString(p, 32, n, false))
     }
 
-    /// `m / 10^9`, not a whole number, with the fewest fraction digits that hold it: the whole
-    /// part, the nine fraction digits (in pairs from a table), then the trailing zeros taken back.
-    @inline(__always) mutating func fraction(_ m: Int64) {
+    /// `m / 10^9` with the fewest fraction digits that hold it (none for a whole number): the
+    /// whole part, the nine fraction digits (in pairs from a table), the trailing zeros taken back.
+    @inline(__always) mutating func fraction(_ m: UInt64) {
         let whole = m / 1_000_000_000
-        integer(UInt64(truncatingIfNeeded: whole))
-        byte(0x2E)
-        var f = UInt32(truncatingIfNeeded: m - whole * 1_000_000_000)
-        p[8] = UInt8(truncatingIfNeeded: 48 + f % 10)
+        if whole < 10 {
+            byte(UInt8(truncatingIfNeeded: 48 &+ whole))
+        } else if whole < 100 {
+            pair(p, UInt32(truncatingIfNeeded: whole))
+            p += 2
+        } else {
+            integer(whole)
+        }
+        var f = UInt32(truncatingIfNeeded: m &- whole &* 1_000_000_000)
+        guard f != 0 else { return }
+        p[0] = 0x2E
+        p[9] = UInt8(truncatingIfNeeded: 48 &+ f % 10)
         f /= 10
-        pair(p + 6, f % 100); f /= 100
-        pair(p + 4, f % 100); f /= 100
-        pair(p + 2, f % 100); f /= 100
-        pair(p, f)
-        p += 9
-        while p[-1] == 0x30 { p -= 1 }
+        pair(p + 7, f % 100); f /= 100
+        pair(p + 5, f % 100); f /= 100
+        pair(p + 3, f % 100); f /= 100
+        pair(p + 1, f)
+        p += 10
+        while UnsafeRawPointer(p - 2).loadUnaligned(as: UInt16.self) == 0x3030 { p -= 2 }
+        if p[-1] == 0x30 { p -= 1 }
     }
 
     /// The two digits of `v` (below 100) at `q`.
