@@ -83,8 +83,16 @@ CRC_TARGET static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n
     if (n) crc = CRC_1(crc, *p);
     return crc;
 }
+
+// A frame's CRC in one pass: its first four bytes, then from byte 8 on (the stored CRC between).
+CRC_TARGET static uint32_t crc_hardware_frame(const uint8_t *p, size_t n) {
+    uint32_t head;
+    memcpy(&head, p, 4);
+    return crc_hardware(CRC_4(~0u, head), p + 8, n - 8);
+}
 #else
 static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) { return crc_table(crc, p, n); }
+static uint32_t crc_hardware_frame(const uint8_t *p, size_t n) { return crc_table(crc_table(~0u, p, 4), p + 8, n - 8); }
 static int cpu_has_crc(void) { return 0; }
 #endif
 
@@ -117,8 +125,8 @@ uint32_t te_crc32c_frame(const void *frame, size_t n) {
     ensure_decided();
     const uint8_t *p = frame;
     if (n < 8) return 0;
-    uint32_t c = hardware ? crc_hardware(~0u, p, 4) : crc_table(~0u, p, 4);
-    return ~(hardware ? crc_hardware(c, p + 8, n - 8) : crc_table(c, p + 8, n - 8));
+    if (hardware) return ~crc_hardware_frame(p, n);
+    return ~crc_table(crc_table(~0u, p, 4), p + 8, n - 8);
 }
 
 uint32_t te_crc32c_table(uint32_t seed, const void *data, size_t n) {

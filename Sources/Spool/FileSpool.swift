@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CChecksum
 import EdgeCore
 
 /// A persistent, bounded, crash-safe ring buffer of records in one preallocated file
@@ -322,22 +323,29 @@ public final class FileSpool: Spool {
     /// so walking records (peek, acknowledge, drop) costs one pread per 64 KiB rather than two per
     /// record, and no copy. Valid until the next call; writes that overlap the window invalidate
     /// it. Nil if the file is shorter.
+    @inline(__always)
     private func window(_ p: Int64, _ n: Int) throws -> UnsafeRawPointer? {
-        if p < readCacheStart || p + Int64(n) > readCacheStart + Int64(readCacheLength) {
-            var want = Int(min(Int64(max(Self.readAhead, n)), dataEnd - p))
-            // Not past the head: beyond it lie the ring's empty part or acknowledged records.
-            if p < head { want = max(n, min(want, Int(head - p))) }
-            if readCache.count < want {
-                readCache.deallocate()
-                readCache = .allocate(byteCount: want, alignment: 8)
-            }
-            readCacheStart = p
-            readCacheLength = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: readCache[0..<want]), at: p)
-            bytesRead += readCacheLength
-            guard readCacheLength >= n else {
-                readCacheLength = 0
-                return nil
-            }
+        if p >= readCacheStart && p + Int64(n) <= readCacheStart + Int64(readCacheLength) {
+            return UnsafeRawPointer(readCache.baseAddress!) + Int(p - readCacheStart)
+        }
+        return try refill(p, n)
+    }
+
+    /// Reads the window at `p` (at least `n` bytes, up to `readAhead`) from the file.
+    private func refill(_ p: Int64, _ n: Int) throws -> UnsafeRawPointer? {
+        var want = Int(min(Int64(max(Self.readAhead, n)), dataEnd - p))
+        // Not past the head: beyond it lie the ring's empty part or acknowledged records.
+        if p < head { want = max(n, min(want, Int(head - p))) }
+        if readCache.count < want {
+            readCache.deallocate()
+            readCache = .allocate(byteCount: want, alignment: 8)
+        }
+        readCacheStart = p
+        readCacheLength = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: readCache[0..<want]), at: p)
+        bytesRead += readCacheLength
+        guard readCacheLength >= n else {
+            readCacheLength = 0
+            return nil
         }
         return UnsafeRawPointer(readCache.baseAddress!) + Int(p - readCacheStart)
     }
@@ -369,7 +377,26 @@ public final class FileSpool: Spool {
 
     /// The first record at or after `p` (skipping padding, wrap markers and damage) before `head`.
     /// `damage` counts resyncs over garbage.
+    @inline(__always)
     private func nextRecord(from start: Int64, damage: inout Int) throws -> Found? {
+        // The common case inline: a whole, valid record right at `start`, inside the read window.
+        if start != head, start >= readCacheStart, start + Int64(SpoolFormat.frameHeader) <= readCacheStart + Int64(readCacheLength) {
+            let at = Int(start - readCacheStart)
+            let frame = UnsafeRawPointer(readCache.baseAddress!) + at
+            let word0 = frame.loadUnaligned(as: UInt32.self).littleEndian
+            let length = Int(word0 & 0xFF_FFFF)
+            if word0 >> 24 == SpoolFormat.recordMarker, length <= SpoolFormat.maxPayload,
+               at + SpoolFormat.frameHeader + length <= readCacheLength, start + SpoolFormat.frameSize(length) <= dataEnd,
+               te_crc32c_frame(frame, SpoolFormat.frameHeader + length) == frame.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian {
+                return Found(offset: start, seq: frame.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian, size: SpoolFormat.frameSize(length),
+                             payload: UnsafeRawBufferPointer(start: frame + SpoolFormat.frameHeader, count: length))
+            }
+        }
+        return try scanRecord(from: start, damage: &damage)
+    }
+
+    /// `nextRecord` the long way: reading the window as needed, over padding, wrap markers and damage.
+    private func scanRecord(from start: Int64, damage: inout Int) throws -> Found? {
         var p = start
         var steps: Int64 = 0
         let limit = (dataEnd - SpoolFormat.dataStart) / 8 + 2
