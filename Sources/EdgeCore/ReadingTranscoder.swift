@@ -145,27 +145,42 @@ private final class TemplateCache {
     }
 
     /// The slot whose key matches the record, trying the one after the last hit first (sensors'
-    /// readings come in the same order round after round).
+    /// readings come in the same order round after round), inline; the others apart.
+    @inline(__always)
     func find(_ b: UnsafeRawBufferPointer) -> Found? {
         let p = b.baseAddress!
         guard b.count >= 13 else { return nil }
         let valueAt = 13 + Int(p.loadUnaligned(fromByteOffset: 11, as: UInt16.self).littleEndian)
         guard valueAt + 8 <= b.count else { return nil }
-        for k in 0..<used {
-            var i = last + 1 + k
-            if i >= used { i -= used }
-            let s = slots[i]
-            guard s.recordCount == b.count, s.valueAt == valueAt else { continue }
-            let key = UnsafeRawPointer(bytes + i * Self.slotBytes)
-            let afterValue = valueAt + 8
-            guard same(key, p, 3), same(key + 3, p + 11, valueAt - 11),
-                  same(key + (valueAt - 8), p + afterValue, b.count - afterValue) else { continue }
+        var i = last + 1
+        if i >= used { i = 0 }
+        if i < used, matches(i, b, valueAt) {
+            last = i
+            return found(i)
+        }
+        return search(b, valueAt)
+    }
+
+    private func search(_ b: UnsafeRawBufferPointer, _ valueAt: Int) -> Found? {
+        for i in 0..<used where matches(i, b, valueAt) {
             last = i
             return found(i)
         }
         return nil
     }
 
+    /// Slot `i` holds the record's key: its bytes other than the time and the value.
+    @inline(__always)
+    private func matches(_ i: Int, _ b: UnsafeRawBufferPointer, _ valueAt: Int) -> Bool {
+        let s = slots + i
+        guard s.pointee.recordCount == b.count, s.pointee.valueAt == valueAt else { return false }
+        let p = b.baseAddress!
+        let key = UnsafeRawPointer(bytes + i * Self.slotBytes)
+        let afterValue = valueAt + 8
+        return same(key, p, 3) && same(key + 3, p + 11, valueAt - 11) && same(key + (valueAt - 8), p + afterValue, b.count - afterValue)
+    }
+
+    @inline(__always)
     private func found(_ i: Int) -> Found { Found(base: UnsafeRawPointer(bytes + i * Self.slotBytes), slot: slots[i]) }
 
     /// Checks a numeric record fully (as the general path would decode it) and keeps its parts.
@@ -424,6 +439,7 @@ private struct JSONWriter {
     /// rounded parse), which is what Swift prints; below 1e15 a `d` that round-trips leaves
     /// `n·10^d` within a small fraction of an integer, so the rounded product finds it. The rest
     /// go through the standard library's own formatter, straight into the output.
+    @inline(__always)
     mutating func number(_ n: Double) {
         let a = abs(n)
         if a >= 0.001 && a < 2_000_000 {  // false for NaN
@@ -440,6 +456,13 @@ private struct JSONWriter {
                 return
             }
         }
+        other(n)
+    }
+
+    /// `number` for the rest: not finite, zero and below 0.001, from 2,000,000 on, more than
+    /// nine decimals.
+    private mutating func other(_ n: Double) {
+        let a = abs(n)
         guard n.isFinite else { literal("null"); return }
         if a < 1e15 {
             let whole = UInt64(a)
@@ -543,6 +566,7 @@ private struct JSONWriter {
     }
 
     /// `THH:MM:SS.fffZ` of `Timestamp.iso8601`, for `ms` in one day.
+    @inline(__always)
     mutating func time(ofDay ms: Int64) {
         let t = UInt32(truncatingIfNeeded: ms)
         let seconds = t / 1000, f = t - seconds * 1000

@@ -303,6 +303,7 @@ public final class FileSpool: Spool {
             }
         }
         header.damaged += UInt64(damaged)
+        damageCountedThrough = maxSeq
         return (live, damaged)
     }
 
@@ -502,12 +503,42 @@ public final class FileSpool: Spool {
         }
     }
     private var trail = Trail()
+    /// Damage before records up to this one was counted when the file was opened (recovery
+    /// scans the live records): moving the tail past it does not count it again.
+    private var damageCountedThrough: UInt64 = 0
+
+    private func countDamage(_ n: Int, before seq: UInt64) {
+        if n > 0, seq > damageCountedThrough { header.damaged += UInt64(n) }
+    }
+
+    /// `advanceTail` over every record through `seq` that the trail covers and that has a
+    /// successor on it (the new tail), in one pass: the ring distance and the header's hint are
+    /// updated once, not per record. What is left (the trail's last entry, records off it) is
+    /// `advanceTail`'s.
+    private func advanceAlongTrail(through seq: UInt64) {
+        guard let t = trail.oldest, t.offset == tail, t.seq == tailSeq else { return }
+        var moved = false
+        while trail.count >= 2, count > 1, let t = trail.oldest, t.seq <= seq {
+            trail.removeOldest()
+            count -= 1
+            guard let after = trail.oldest else { break }
+            tail = after.offset
+            tailSeq = after.seq
+            countDamage(after.damageBefore, before: after.seq)
+            moved = true
+        }
+        guard moved else { return }
+        used = ringDistance(from: tail, to: head, full: count > 0)
+        header.tailSeq = tailSeq
+        headerDirty = true
+    }
 
     /// Moves the tail past the oldest record. Returns false when the spool is empty.
     private func advanceTail() throws -> Bool {
         guard count > 0 else { tail = head; return false }
         var damage = 0
         let next: Int64
+        var removed = tailSeq
         if let t = trail.oldest, t.offset == tail, t.seq == tailSeq {
             next = t.end
             trail.removeOldest()
@@ -520,8 +551,9 @@ public final class FileSpool: Spool {
                 return false
             }
             next = end(of: first)
+            removed = first.seq
         }
-        header.damaged += UInt64(damage)
+        countDamage(damage, before: removed)
         damage = 0
         count -= 1
         if count == 0 {
@@ -531,9 +563,9 @@ public final class FileSpool: Spool {
         } else if let after = trail.oldest {
             tail = after.offset
             tailSeq = after.seq
-            header.damaged += UInt64(after.damageBefore)
+            countDamage(after.damageBefore, before: after.seq)
         } else if let after = try nextRecord(from: next, damage: &damage) {
-            header.damaged += UInt64(damage)
+            countDamage(damage, before: after.seq)
             tail = after.offset
             tailSeq = after.seq
         } else {
@@ -759,6 +791,7 @@ public final class FileSpool: Spool {
         try lock.withLock {
             guard !options.readOnly else { throw SpoolError(.readOnly, path: path, "is open read-only") }
             try flushPending()
+            advanceAlongTrail(through: seq)
             while count > 0, tailSeq <= seq {
                 guard try advanceTail() else { break }
             }

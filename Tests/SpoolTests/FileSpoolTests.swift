@@ -166,6 +166,31 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
         #expect(last.payload == [UInt8](repeating: 0xA5, count: (599 * 37) % 480))
     }
 
+    /// Damage that appears while the spool is open (bit rot under a running agent) is counted
+    /// once, when the tail moves past it, whether the walk left a trail over it or not.
+    @Test(arguments: [true, false])
+    func damageWhileOpenIsCountedOnce(walkFirst: Bool) throws {
+        let s = try SpoolUnderTest(.file, capacity: 64 << 10, sync: .none)
+        try s.spool.append((1...10).map { payload($0) })
+        try s.spool.sync()
+        let path = s.dir + "/spool"
+        var bytes = readBytes(path)
+        let five = payload(5)
+        let at = try #require((0...(bytes.count - five.count)).first { bytes[$0..<($0 + five.count)].elementsEqual(five) })
+        bytes[at + 20] ^= 0xFF
+        let fd = Glibc.open(path, O_WRONLY)
+        #expect(pwrite(fd, [bytes[at + 20]], 1, off_t(at + 20)) == 1)
+        close(fd)
+        if walkFirst {
+            var seen: [UInt64] = []
+            try s.spool.visit(after: 0, maxRecords: 100) { seq, _ in seen.append(seq); return true }
+            #expect(seen == [1, 2, 3, 4, 6, 7, 8, 9, 10])
+        }
+        try s.spool.acknowledge(through: 10)
+        #expect(s.spool.stats.recordCount == 0)
+        #expect(s.spool.stats.damaged == 1)
+    }
+
     @Test func badCRCInTheMiddleLosesOnlyThatRecord() throws {
         let (s, dir) = try open("bad-crc-middle.spool")
         defer { removeTree(dir) }
@@ -176,6 +201,7 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
         #expect(records.allSatisfy { $0.payload == payload($0.seq) })
         try s.acknowledge(through: 6)
         #expect(try seqs(s) == [7, 8, 9, 10])
+        #expect(s.stats.damaged == 1, "the damage recovery counted was counted again as the tail passed it")
     }
 
     @Test func damagedHeaderIsRecoveredByScanning() throws {
