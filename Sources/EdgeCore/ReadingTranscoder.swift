@@ -510,15 +510,29 @@ private struct JSONWriter {
         var f = UInt32(truncatingIfNeeded: m &- whole &* 1_000_000_000)
         guard f != 0 else { return }
         p[0] = 0x2E
+        if f % 1_000_000 == 0 {
+            // Three decimals at most, as most sensor values have: only those digits.
+            let g = f / 1_000_000
+            let hundreds = g / 100
+            p[1] = UInt8(truncatingIfNeeded: 48 &+ hundreds)
+            pair(p + 2, g &- hundreds &* 100)
+            p += g % 100 != 0 ? (g % 10 != 0 ? 4 : 3) : 2
+            return
+        }
         p[9] = UInt8(truncatingIfNeeded: 48 &+ f % 10)
         f /= 10
         pair(p + 7, f % 100); f /= 100
         pair(p + 5, f % 100); f /= 100
         pair(p + 3, f % 100); f /= 100
         pair(p + 1, f)
-        p += 10
-        while UnsafeRawPointer(p - 2).loadUnaligned(as: UInt16.self) == 0x3030 { p -= 2 }
-        if p[-1] == 0x30 { p -= 1 }
+        if p[9] != 0x30 {
+            p += 10
+        } else {
+            // The last digit other than 0 among the first eight, found at once: the bytes that
+            // differ from "0" are the non-zero ones.
+            let digits = UInt64(littleEndian: UnsafeRawPointer(p + 1).loadUnaligned(as: UInt64.self)) ^ 0x3030_3030_3030_3030
+            p += 2 + (63 - digits.leadingZeroBitCount) >> 3
+        }
     }
 
     /// The two digits of `v` (below 100) at `q`.
