@@ -281,6 +281,7 @@ public final class MQTTUplink {
             capacity = buffer.capacity
         }
 
+        @inline(__always)
         mutating func take(_ seq: UInt64, reading: Bool) {
             if first == 0 { first = seq }
             last = seq
@@ -289,6 +290,7 @@ public final class MQTTUplink {
 
         /// The common case, straight from the spool bytes: true taken, false the message is
         /// full, nil when the record needs the general path.
+        @inline(__always)
         mutating func addEncoded(_ seq: UInt64, _ record: UnsafeRawBufferPointer) -> Bool? {
             reserve(length + 2 + ReadingJSONTranscoder.maximumJSONSize(encodedCount: record.count))
             let start = count > 0 ? length + 1 : length
