@@ -22,6 +22,9 @@ public struct ReadingJSONTranscoder {
     private var day: Int64 = -1
     /// `YYYY-MM-DD` of `day`: its first eight bytes and its last two, as they are stored.
     private var date = (UInt64(0), UInt16(0))
+    /// The minute of the day last written, and its `THH:MM:` (in the first seven bytes).
+    private var minute: UInt32 = .max
+    private var minuteText: UInt64 = 0
     private let templates = TemplateCache()
 
     public init() {}
@@ -88,9 +91,26 @@ public struct ReadingJSONTranscoder {
     }
 
     @inline(__always)
-    private func writeDateTime(_ w: inout JSONWriter, _ time: Int64, _ days: Int64) {
+    private mutating func writeDateTime(_ w: inout JSONWriter, _ time: Int64, _ days: Int64) {
         w.date(date)
-        w.time(ofDay: time - days * 86_400_000)
+        // `THH:MM:` is kept for the last minute written (a batch's readings share it, mostly).
+        let ms = UInt32(truncatingIfNeeded: time - days * 86_400_000)
+        let minute = ms / 60_000
+        if minute != self.minute {
+            let hours = minute / 60
+            var text: UInt64 = 0
+            withUnsafeMutableBytes(of: &text) { t in
+                let q = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                q[0] = 0x54
+                JSONWriter.pair(q + 1, hours)
+                q[3] = 0x3A
+                JSONWriter.pair(q + 4, minute - hours * 60)
+                q[6] = 0x3A
+            }
+            minuteText = text
+            self.minute = minute
+        }
+        w.time(minuteText, millisecondsInMinute: ms - minute * 60_000)
     }
 }
 
@@ -223,6 +243,9 @@ private func same(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Boo
         a.loadUnaligned(fromByteOffset: i, as: T.self) == b.loadUnaligned(fromByteOffset: i, as: T.self)
     }
     if n >= 8 {
+        if n <= 24 {  // most keys: two or three words, no loop
+            return word(0, UInt64.self) && word(n - 8, UInt64.self) && (n <= 16 || word(8, UInt64.self))
+        }
         var i = 0
         while i + 8 < n {
             guard word(i, UInt64.self) else { return false }
@@ -395,12 +418,16 @@ private struct JSONWriter {
     @inline(__always) mutating func small(_ src: UnsafeRawPointer, _ n: Int) {
         let d = UnsafeMutableRawPointer(p)
         if n >= 16 {
-            var i = 0
-            while i + 16 < n {
-                d.storeBytes(of: src.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self), toByteOffset: i, as: SIMD16<UInt8>.self)
-                i += 16
+            if n > 32 {
+                var i = 16
+                while i + 16 < n {
+                    d.storeBytes(of: src.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self), toByteOffset: i, as: SIMD16<UInt8>.self)
+                    i += 16
+                }
             }
-            d.storeBytes(of: src.loadUnaligned(fromByteOffset: n - 16, as: SIMD16<UInt8>.self), toByteOffset: n - 16, as: SIMD16<UInt8>.self)
+            let first = src.loadUnaligned(as: SIMD16<UInt8>.self), last = src.loadUnaligned(fromByteOffset: n - 16, as: SIMD16<UInt8>.self)
+            d.storeBytes(of: first, as: SIMD16<UInt8>.self)
+            d.storeBytes(of: last, toByteOffset: n - 16, as: SIMD16<UInt8>.self)
         } else if n >= 8 {
             let a = src.loadUnaligned(as: UInt64.self), b = src.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
             d.storeBytes(of: a, as: UInt64.self)
@@ -536,7 +563,9 @@ private struct JSONWriter {
     }
 
     /// The two digits of `v` (below 100) at `q`.
-    @inline(__always) func pair(_ q: UnsafeMutablePointer<UInt8>, _ v: UInt32) {
+    @inline(__always) func pair(_ q: UnsafeMutablePointer<UInt8>, _ v: UInt32) { Self.pair(q, v) }
+
+    @inline(__always) static func pair(_ q: UnsafeMutablePointer<UInt8>, _ v: UInt32) {
         let i = Int(v &* 2)
         q[0] = twoDigitsText.utf8Start[i]
         q[1] = twoDigitsText.utf8Start[i &+ 1]
@@ -579,23 +608,17 @@ private struct JSONWriter {
         } while v > 0
     }
 
-    /// `THH:MM:SS.fffZ` of `Timestamp.iso8601`, for `ms` in one day.
+    /// `THH:MM:SS.fffZ` of `Timestamp.iso8601`: the minute's `THH:MM:` as the transcoder keeps
+    /// it, then the seconds and milliseconds.
     @inline(__always)
-    mutating func time(ofDay ms: Int64) {
-        let t = UInt32(truncatingIfNeeded: ms)
-        let seconds = t / 1000, f = t - seconds * 1000
-        let hours = seconds / 3600, rest = seconds - hours * 3600
-        let minutes = rest / 60
-        p[0] = 0x54
-        pair(p + 1, hours)
-        p[3] = 0x3A
-        pair(p + 4, minutes)
-        p[6] = 0x3A
-        pair(p + 7, rest - minutes * 60)
+    mutating func time(_ minute: UInt64, millisecondsInMinute ms: UInt32) {
+        UnsafeMutableRawPointer(p).storeBytes(of: minute, as: UInt64.self)
+        let seconds = ms / 1000, f = ms - seconds * 1000
+        JSONWriter.pair(p + 7, seconds)
         p[9] = 0x2E
         let hundreds = f / 100
         p[10] = UInt8(truncatingIfNeeded: 48 + hundreds)
-        pair(p + 11, f - hundreds * 100)
+        JSONWriter.pair(p + 11, f - hundreds * 100)
         p[13] = 0x5A
         p += 14
     }
