@@ -344,19 +344,7 @@ public final class MQTTUplink {
             do {
                 try spool.visit(after: encodedThrough, maxRecords: settings.batchSize) { seq, record in
                     if json, let taken = b.pointee.addEncoded(seq, record) { return taken }
-                    guard var reading = ReadingCodec.decode(Array(record)) else {
-                        try? deadLetters.record(seq: seq, status: nil, reason: "the spool record is not a reading this version can decode",
-                                                object: .string("\(record.count) bytes"), at: clock.now())
-                        b.pointee.take(seq, reading: false)
-                        return true
-                    }
-                    if let clockGuard, !clockGuard.resolve(&reading) { return false }  // held until the clock is trusted
-                    if json {
-                        var object: [UInt8] = []
-                        reading.appendDataObjectJSON(to: &object)
-                        return b.pointee.addObject(seq, object)
-                    }
-                    return b.pointee.addItem(seq, TagoTiP.item(reading))
+                    return add(seq, record, to: b, json: json)
                 }
                 return true
             } catch {
@@ -376,6 +364,26 @@ public final class MQTTUplink {
             builder.length += 1
         }
         return Message(buffer: buffer, length: builder.length, first: builder.first, last: builder.last, count: builder.count)
+    }
+
+    /// A record the transcoder declined: decoded to a `Reading` (dead-lettered if it does not
+    /// decode), placed by the clock guard, and added as a data object or a TagoTiP item. Apart
+    /// from the walk's callback, which stays small for the common case.
+    @inline(never)
+    private func add(_ seq: UInt64, _ record: UnsafeRawBufferPointer, to b: UnsafeMutablePointer<Builder>, json: Bool) -> Bool {
+        guard var reading = ReadingCodec.decode(Array(record)) else {
+            try? deadLetters.record(seq: seq, status: nil, reason: "the spool record is not a reading this version can decode",
+                                    object: .string("\(record.count) bytes"), at: clock.now())
+            b.pointee.take(seq, reading: false)
+            return true
+        }
+        if let clockGuard, !clockGuard.resolve(&reading) { return false }  // held until the clock is trusted
+        if json {
+            var object: [UInt8] = []
+            reading.appendDataObjectJSON(to: &object)
+            return b.pointee.addObject(seq, object)
+        }
+        return b.pointee.addItem(seq, TagoTiP.item(reading))
     }
 
     private func persistSequence() {
