@@ -443,16 +443,28 @@ public final class FileSpool: Spool {
         return nil
     }
 
-    /// Records a peek walked and checked, in ring order, each found from the one before (the
-    /// first from `tail` or from the peek cursor): acknowledging them moves the tail along this
-    /// trail instead of reading and checking every frame again. Entries behind the tail are
-    /// dropped as it passes; the trail is cleared whenever a walk does not continue it.
+    /// The records one walk took, in ring order, each found from the one before (the first from
+    /// `tail` or from the walk's cursor): acknowledging them moves the tail along this trail
+    /// instead of reading and checking every frame again. One entry a walk, not a record: a
+    /// consumer acknowledges what it took in one walk (the MQTT uplink, a message), so the tail
+    /// passes whole entries; one that stops inside an entry has the tail walked record by record.
+    /// Entries behind the tail are dropped as it passes; the trail is cleared whenever a walk does
+    /// not continue it.
     fileprivate struct TrailEntry {
+        /// Where the walk looked for the first record: where the entry before ended, or the
+        /// tail (padding or damage may lie between it and the first record).
+        var from: Int64
+        /// The first record's frame and sequence number.
         var offset: Int64
         var seq: UInt64
+        /// Where the last record ends (`end(of:)`), and its sequence number.
         var end: Int64
-        /// Resyncs over damage between the previous entry and this one.
+        var lastSeq: UInt64
+        /// Records in the entry.
+        var count: Int
+        /// Resyncs over damage between the previous entry and this one, and between this one's records.
         var damageBefore: Int
+        var damageWithin: Int
     }
     /// The trail's entries, oldest first, in a ring that grows to `limit` entries. A value that
     /// `visit` walks with as a local (no exclusivity check per record); the storage it points to
@@ -493,12 +505,12 @@ public final class FileSpool: Spool {
             return true
         }
 
-        /// Extends the trail with `r`, found at `start`, if `start` is where the trail ends (or,
-        /// for an empty trail, the tail); otherwise the trail starts over.
-        mutating func extend(_ entry: TrailEntry, from start: Int64, tail: Int64) {
-            guard count < Self.limit else { return }  // full: the walk goes on without it
-            if let last = newest, last.end != start { removeAll() }
-            if count == 0, start != tail { return }
+        /// Extends the trail with `entry` if its walk started where the trail ends (or, for an
+        /// empty trail, at the tail); otherwise the trail starts over.
+        mutating func extend(_ entry: TrailEntry, tail: Int64) {
+            guard count < Self.limit else { return }  // full: the walks go on without it
+            if let last = newest, last.end != entry.from { removeAll() }
+            if count == 0, entry.from != tail { return }
             _ = append(entry)
         }
     }
@@ -511,21 +523,36 @@ public final class FileSpool: Spool {
         if n > 0, seq > damageCountedThrough { header.damaged += UInt64(n) }
     }
 
-    /// `advanceTail` over every record through `seq` that the trail covers and that has a
-    /// successor on it (the new tail), in one pass: the ring distance and the header's hint are
-    /// updated once, not per record. What is left (the trail's last entry, records off it) is
-    /// `advanceTail`'s.
-    private func advanceAlongTrail(through seq: UInt64) {
-        guard let t = trail.oldest, t.offset == tail, t.seq == tailSeq else { return }
+    /// `advanceTail` over whole trail entries through `seq`, an entry at a time: the records
+    /// are not read again; the ring distance and the header's hint are updated once. What is left
+    /// (an entry `seq` falls inside, records off the trail) is `advanceTail`'s.
+    private func advanceAlongTrail(through seq: UInt64) throws {
         var moved = false
-        while trail.count >= 2, count > 1, let t = trail.oldest, t.seq <= seq {
+        while let t = trail.oldest, t.offset == tail, t.seq == tailSeq, t.lastSeq <= seq, t.count <= count {
             trail.removeOldest()
-            count -= 1
-            guard let after = trail.oldest else { break }
-            tail = after.offset
-            tailSeq = after.seq
-            countDamage(after.damageBefore, before: after.seq)
+            count -= t.count
+            countDamage(t.damageWithin, before: t.lastSeq)
             moved = true
+            if count == 0 {
+                tail = head
+                tailSeq = header.nextSeq
+                trail.removeAll()
+            } else if let after = trail.oldest {
+                tail = after.offset
+                tailSeq = after.seq
+                countDamage(after.damageBefore, before: after.seq)
+            } else {
+                var damage = 0
+                if let after = try nextRecord(from: t.end, damage: &damage) {
+                    countDamage(damage, before: after.seq)
+                    tail = after.offset
+                    tailSeq = after.seq
+                } else {
+                    count = 0
+                    tail = head
+                    tailSeq = header.nextSeq
+                }
+            }
         }
         guard moved else { return }
         used = ringDistance(from: tail, to: head, full: count > 0)
@@ -539,7 +566,7 @@ public final class FileSpool: Spool {
         var damage = 0
         let next: Int64
         var removed = tailSeq
-        if let t = trail.oldest, t.offset == tail, t.seq == tailSeq {
+        if let t = trail.oldest, t.offset == tail, t.seq == tailSeq, t.count == 1 {
             next = t.end
             trail.removeOldest()
         } else {
@@ -762,17 +789,28 @@ public final class FileSpool: Spool {
                 self.trail = trail
                 cursor = walked
             }
+            // The records this walk hands to `body`, one trail entry when it ends.
+            var span = TrailEntry(from: 0, offset: 0, seq: 0, end: 0, lastSeq: 0, count: 0, damageBefore: 0, damageWithin: 0)
+            defer { if span.count > 0 { trail.extend(span, tail: tail) } }
             while taken < maxRecords, seen < count {
                 var damage = 0
+                let from = p
                 guard let r = try nextRecord(from: p, damage: &damage) else { break }
                 seen += 1
                 let after = end(of: r)
-                trail.extend(TrailEntry(offset: r.offset, seq: r.seq, end: after, damageBefore: damage), from: p, tail: tail)
                 if r.seq <= seq {
                     p = after
                     continue
                 }
                 guard try body(r.seq, r.payload) else { break }
+                if span.count == 0 {
+                    span = TrailEntry(from: from, offset: r.offset, seq: r.seq, end: after, lastSeq: r.seq, count: 1, damageBefore: damage, damageWithin: 0)
+                } else {
+                    span.end = after
+                    span.lastSeq = r.seq
+                    span.count += 1
+                    span.damageWithin += damage
+                }
                 taken += 1
                 p = after
                 walked = (r.seq, p)
@@ -791,7 +829,7 @@ public final class FileSpool: Spool {
         try lock.withLock {
             guard !options.readOnly else { throw SpoolError(.readOnly, path: path, "is open read-only") }
             try flushPending()
-            advanceAlongTrail(through: seq)
+            try advanceAlongTrail(through: seq)
             while count > 0, tailSeq <= seq {
                 guard try advanceTail() else { break }
             }

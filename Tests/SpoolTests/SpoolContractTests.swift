@@ -224,6 +224,42 @@ final class SpoolUnderTest {
         #expect(s.spool.stats.recordCount == 18)
     }
 
+    /// Acknowledging what walks took moves the tail along their trail: no record is read again
+    /// (the MQTT uplink walks a message's records, then acknowledges through its last one).
+    @Test func acknowledgingWhatWalksTookReadsNothingAgain() throws {
+        let s = try SpoolUnderTest(.file, capacity: 4 << 20)
+        let file = try #require(s.spool as? FileSpool)
+        // Appended in commits made durable one by one: each ends padded to a sector, so walks
+        // cross padding between records, as they do on a gateway syncing every interval.
+        for k in 0..<50 {
+            try s.spool.append((1...100).map { payload(UInt64(k * 100) + $0, size: 40 + k % 7) })
+            try s.spool.sync()
+        }
+        var last: UInt64 = 0
+        var inFlight: [UInt64] = []
+        func walk() throws {
+            var took = false
+            try s.spool.visit(after: last, maxRecords: 100) { seq, _ in last = seq; took = true; return true }
+            if took { inFlight.append(last) }
+        }
+        // As the uplink does: ten messages ahead, then one acknowledged (sometimes two) for one walked.
+        for _ in 0..<10 { try walk() }
+        var bytes = 0
+        var step = 0
+        while let oldest = inFlight.first {
+            let before = file.bytesRead
+            let through = step % 3 == 1 && inFlight.count > 1 ? inFlight[1] : oldest
+            try s.spool.acknowledge(through: through)
+            inFlight.removeAll { $0 <= through }
+            bytes += file.bytesRead - before
+            try walk()
+            step += 1
+        }
+        #expect(last == 5000)
+        #expect(s.spool.stats.recordCount == 0)
+        #expect(bytes == 0, "acknowledging read \(bytes) bytes again")
+    }
+
     /// A walk that has caught up (everything in flight, nothing new) reads nothing, and a walk
     /// of a few new records reads about them, not the ring's empty part beyond the head: the
     /// uplink makes these walks at every step on a gateway that keeps up.
