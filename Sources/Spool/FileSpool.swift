@@ -523,6 +523,29 @@ public final class FileSpool: Spool {
         if n > 0, seq > damageCountedThrough { header.damaged += UInt64(n) }
     }
 
+    /// Puts the tail on the record after the one that ended at `next`: the trail's next entry, or
+    /// the first record found from `next`; with none left, the ring is empty.
+    private func placeTail(after next: Int64) throws {
+        var damage = 0
+        if count == 0 {
+            tail = head
+            tailSeq = header.nextSeq
+            trail.removeAll()
+        } else if let after = trail.oldest {
+            tail = after.offset
+            tailSeq = after.seq
+            countDamage(after.damageBefore, before: after.seq)
+        } else if let after = try nextRecord(from: next, damage: &damage) {
+            countDamage(damage, before: after.seq)
+            tail = after.offset
+            tailSeq = after.seq
+        } else {
+            count = 0
+            tail = head
+            tailSeq = header.nextSeq
+        }
+    }
+
     /// `advanceTail` over whole trail entries through `seq`, an entry at a time: the records
     /// are not read again; the ring distance and the header's hint are updated once. What is left
     /// (an entry `seq` falls inside, records off the trail) is `advanceTail`'s.
@@ -533,26 +556,7 @@ public final class FileSpool: Spool {
             count -= t.count
             countDamage(t.damageWithin, before: t.lastSeq)
             moved = true
-            if count == 0 {
-                tail = head
-                tailSeq = header.nextSeq
-                trail.removeAll()
-            } else if let after = trail.oldest {
-                tail = after.offset
-                tailSeq = after.seq
-                countDamage(after.damageBefore, before: after.seq)
-            } else {
-                var damage = 0
-                if let after = try nextRecord(from: t.end, damage: &damage) {
-                    countDamage(damage, before: after.seq)
-                    tail = after.offset
-                    tailSeq = after.seq
-                } else {
-                    count = 0
-                    tail = head
-                    tailSeq = header.nextSeq
-                }
-            }
+            try placeTail(after: t.end)
         }
         guard moved else { return }
         used = ringDistance(from: tail, to: head, full: count > 0)
@@ -581,25 +585,8 @@ public final class FileSpool: Spool {
             removed = first.seq
         }
         countDamage(damage, before: removed)
-        damage = 0
         count -= 1
-        if count == 0 {
-            tail = head
-            tailSeq = header.nextSeq
-            trail.removeAll()
-        } else if let after = trail.oldest {
-            tail = after.offset
-            tailSeq = after.seq
-            countDamage(after.damageBefore, before: after.seq)
-        } else if let after = try nextRecord(from: next, damage: &damage) {
-            countDamage(damage, before: after.seq)
-            tail = after.offset
-            tailSeq = after.seq
-        } else {
-            count = 0
-            tail = head
-            tailSeq = header.nextSeq
-        }
+        try placeTail(after: next)
         used = ringDistance(from: tail, to: head, full: count > 0)
         header.tailSeq = tailSeq
         headerDirty = true
