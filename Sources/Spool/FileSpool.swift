@@ -75,6 +75,8 @@ public final class FileSpool: Spool {
     private var lastSync: UInt64
     private var headerDirty = false
     private var lastHeaderWrite: UInt64 = 0
+    /// The drop count in the header as last written (or read at open).
+    private var writtenDropped: UInt64 = 0
     private var pending: [UInt8] = []
     private var pendingAt: Int64 = 0
     private var closed = false
@@ -128,6 +130,7 @@ public final class FileSpool: Spool {
             let found = try recover()
             report.recovered = found.recovered
             report.damaged = found.damaged
+            writtenDropped = header.dropped
         case .setAside:
             throw SpoolError(.io, path: path, "internal: header state")
         }
@@ -720,15 +723,19 @@ public final class FileSpool: Spool {
         try flushPending()
         if due {
             // The header only holds hints (recovery rescans the records), so it is rewritten at
-            // most once per interval, and only when acknowledgements or counters changed.
+            // most once per interval, and only when acknowledgements or counters changed; and at
+            // once for the first drop the file records, so that after a crash a ring that has
+            // dropped readings never says it has not.
             let interval = UInt64(options.syncIntervalMilliseconds) * 1_000_000
-            if force || (headerDirty && now &- lastHeaderWrite >= interval) {
+            let firstDrop = header.dropped > 0 && writtenDropped == 0
+            if force || firstDrop || (headerDirty && now &- lastHeaderWrite >= interval) {
                 header.tailSeq = count > 0 ? tailSeq : header.nextSeq
                 header.generation += 1
                 activeSlot = 1 - activeSlot
                 try file.write(header.encoded(), at: Int64(activeSlot * SpoolFormat.slotSize))
                 headerDirty = false
                 lastHeaderWrite = now
+                writtenDropped = header.dropped
             }
             if options.sync != .none { try file.datasync() }
             durableThrough = newestSeq
