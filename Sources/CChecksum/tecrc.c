@@ -32,6 +32,9 @@ static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t n) {
     return crc;
 }
 
+// A frame's CRC: its first four bytes, then from byte 8 on (the stored CRC between).
+static uint32_t crc_table_frame(const uint8_t *p, size_t n) { return crc_table(crc_table(~0u, p, 4), p + 8, n - 8); }
+
 // The instruction in four widths, per architecture; one loop below uses them.
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -84,7 +87,7 @@ CRC_TARGET static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n
     return crc;
 }
 
-// A frame's CRC in one pass: its first four bytes, then from byte 8 on (the stored CRC between).
+// `crc_table_frame` with the instruction.
 CRC_TARGET static uint32_t crc_hardware_frame(const uint8_t *p, size_t n) {
     uint32_t head;
     memcpy(&head, p, 4);
@@ -92,7 +95,7 @@ CRC_TARGET static uint32_t crc_hardware_frame(const uint8_t *p, size_t n) {
 }
 #else
 static uint32_t crc_hardware(uint32_t crc, const uint8_t *p, size_t n) { return crc_table(crc, p, n); }
-static uint32_t crc_hardware_frame(const uint8_t *p, size_t n) { return crc_table(crc_table(~0u, p, 4), p + 8, n - 8); }
+static uint32_t crc_hardware_frame(const uint8_t *p, size_t n) { return crc_table_frame(p, n); }
 static int cpu_has_crc(void) { return 0; }
 #endif
 
@@ -125,8 +128,7 @@ uint32_t te_crc32c_frame(const void *frame, size_t n) {
     ensure_decided();
     const uint8_t *p = frame;
     if (n < 8) return 0;
-    if (hardware) return ~crc_hardware_frame(p, n);
-    return ~crc_table(crc_table(~0u, p, 4), p + 8, n - 8);
+    return ~(hardware ? crc_hardware_frame(p, n) : crc_table_frame(p, n));
 }
 
 uint32_t te_crc32c_table(uint32_t seed, const void *data, size_t n) {

@@ -461,11 +461,12 @@ private struct JSONWriter {
     /// A number as `JSONValue.format` writes it: whole numbers below 1e15 as integers, anything
     /// not finite as `null`, others as Swift's shortest round-trip text. Decimals with up to nine
     /// fraction digits in [0.001, 1e15) (the agent keeps seven significant digits) are written
-    /// here directly: the fewest fraction digits `d` for which `round(n·10^d) / 10^d == n` are the
-    /// shortest that round-trip (both operands are exact, so the division is the correctly
-    /// rounded parse), which is what Swift prints; below 1e15 a `d` that round-trips leaves
-    /// `n·10^d` within a small fraction of an integer, so the rounded product finds it. The rest
-    /// go through the standard library's own formatter, straight into the output.
+    /// here directly, with the fewest fraction digits `d` for which `round(n·10^d) / 10^d == n`
+    /// (both operands exact, so the division is the correctly rounded parse): the shortest text
+    /// that round-trips, which is what Swift prints. Below 2,000,000 one product by 1e9 finds
+    /// them all at once (below); above, `other` tries each `d` in turn, where a `d` that
+    /// round-trips leaves `n·10^d` within a small fraction of an integer. The rest go through the
+    /// standard library's own formatter, straight into the output.
     @inline(__always)
     mutating func number(_ n: Double) {
         let a = abs(n)
@@ -529,7 +530,7 @@ private struct JSONWriter {
         if whole < 10 {
             byte(UInt8(truncatingIfNeeded: 48 &+ whole))
         } else if whole < 100 {
-            pair(p, UInt32(truncatingIfNeeded: whole))
+            Self.pair(p, UInt32(truncatingIfNeeded: whole))
             p += 2
         } else {
             integer(whole)
@@ -542,16 +543,16 @@ private struct JSONWriter {
             let g = f / 1_000_000
             let hundreds = g / 100
             p[1] = UInt8(truncatingIfNeeded: 48 &+ hundreds)
-            pair(p + 2, g &- hundreds &* 100)
+            Self.pair(p + 2, g &- hundreds &* 100)
             p += g % 100 != 0 ? (g % 10 != 0 ? 4 : 3) : 2
             return
         }
         p[9] = UInt8(truncatingIfNeeded: 48 &+ f % 10)
         f /= 10
-        pair(p + 7, f % 100); f /= 100
-        pair(p + 5, f % 100); f /= 100
-        pair(p + 3, f % 100); f /= 100
-        pair(p + 1, f)
+        Self.pair(p + 7, f % 100); f /= 100
+        Self.pair(p + 5, f % 100); f /= 100
+        Self.pair(p + 3, f % 100); f /= 100
+        Self.pair(p + 1, f)
         if p[9] != 0x30 {
             p += 10
         } else {
@@ -563,8 +564,6 @@ private struct JSONWriter {
     }
 
     /// The two digits of `v` (below 100) at `q`.
-    @inline(__always) func pair(_ q: UnsafeMutablePointer<UInt8>, _ v: UInt32) { Self.pair(q, v) }
-
     @inline(__always) static func pair(_ q: UnsafeMutablePointer<UInt8>, _ v: UInt32) {
         let i = Int(v &* 2)
         q[0] = twoDigitsText.utf8Start[i]

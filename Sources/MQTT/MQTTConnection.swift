@@ -237,7 +237,6 @@ public final class MQTTConnection {
                             message: String(cString: mosquitto_strerror(MOSQ_ERR_NO_CONN.rawValue)))
         }
         let before = events
-        var received = false
         var rc = mosquitto_loop_read(mosq, 1)
         if rc == MOSQ_ERR_SUCCESS.rawValue, events == before, timeoutMilliseconds > 0 {
             let fd = mosquitto_socket(mosq)
@@ -247,7 +246,7 @@ public final class MQTTConnection {
                 if p.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 { rc = mosquitto_loop_read(mosq, 1) }
             }
         }
-        received = events != before
+        let received = events != before
         if rc == MOSQ_ERR_SUCCESS.rawValue, mosquitto_want_write(mosq) { rc = mosquitto_loop_write(mosq, 1) }
         if rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_loop_misc(mosq) }
         // Linux clears TCP_QUICKACK as the connection goes on: set it again after receiving, which

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CChecksum
 import EdgeCore
 
 /// A persistent, bounded, crash-safe ring buffer of records in one preallocated file
@@ -386,14 +385,10 @@ public final class FileSpool: Spool {
         // The common case inline: a whole, valid record right at `start`, inside the read window.
         if start != head, start >= readCacheStart, start + Int64(SpoolFormat.frameHeader) <= readCacheStart + Int64(readCacheLength) {
             let at = Int(start - readCacheStart)
-            let frame = UnsafeRawPointer(readCache.baseAddress!) + at
-            let word0 = frame.loadUnaligned(as: UInt32.self).littleEndian
-            let length = Int(word0 & 0xFF_FFFF)
-            if word0 >> 24 == SpoolFormat.recordMarker, length <= SpoolFormat.maxPayload,
-               at + SpoolFormat.frameHeader + length <= readCacheLength, start + SpoolFormat.frameSize(length) <= dataEnd,
-               te_crc32c_frame(frame, SpoolFormat.frameHeader + length) == frame.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian {
-                return Found(offset: start, seq: frame.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian, size: SpoolFormat.frameSize(length),
-                             payload: UnsafeRawBufferPointer(start: frame + SpoolFormat.frameHeader, count: length))
+            let window = UnsafeRawBufferPointer(start: readCache.baseAddress!, count: readCacheLength)
+            if let valid = SpoolFormat.validFrame(window, at: at), start + SpoolFormat.frameSize(valid.length) <= dataEnd {
+                return Found(offset: start, seq: valid.seq, size: SpoolFormat.frameSize(valid.length),
+                             payload: UnsafeRawBufferPointer(start: window.baseAddress! + at + SpoolFormat.frameHeader, count: valid.length))
             }
         }
         return try scanRecord(from: start, damage: &damage)
