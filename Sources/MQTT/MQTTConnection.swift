@@ -233,8 +233,8 @@ public final class MQTTConnection {
     public func loop(timeoutMilliseconds: Int32) throws(MQTTError) {
         guard let mosq else {
             isConnected = false
-            throw MQTTError(kind: .connection, code: MOSQ_ERR_NO_CONN.rawValue, operation: "keep the connection to \(options.host):\(options.port)",
-                            message: String(cString: mosquitto_strerror(MOSQ_ERR_NO_CONN.rawValue)))
+            try check(MOSQ_ERR_NO_CONN.rawValue, "keep the connection to \(options.host):\(options.port)")
+            return
         }
         let before = events
         var rc = mosquitto_loop_read(mosq, 1)
