@@ -47,14 +47,16 @@ let package = Package(
         // SQLite, the spool benchmark's baseline (system libsqlite3).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .executableTarget(name: "tagoedge-bench", dependencies: ["CSQLite", "Spool", "EdgeCore", "TagoKit", "Uplink", "Emulator", "MQTT"], path: "Benchmarks/tagoedge-bench"),
-        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
+        // What the test suites share: temporary folders, waiting for a condition, seeded randomness.
+        .target(name: "TestSupport", dependencies: ["EdgeCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "TestSupport"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
-        .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore"]),
+        .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore", "TestSupport"]),
         // Against a real mosquitto broker that each test starts on a free loopback port.
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Uplink", "Spool", "EdgeCore", "Emulator", "TagoKit", "Agent", "tagoedge"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore", "CChecksum"], exclude: ["Fixtures"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore", "Spool", "Uplink", "TagoKit", "TestSupport"]),
         // Runs the built `tagoedge` binary as a user or script would.
         .testTarget(name: "CLITests", dependencies: ["EdgeCore", "Spool", "Emulator", "TagoKit", "tagoedge"]),
     ]

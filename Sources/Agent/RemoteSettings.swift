@@ -15,12 +15,25 @@ public final class RemoteSettings: @unchecked Sendable {
     private let sensors: [String]
     private let outputs: [String]
 
-    public init(path: String?, sensors: [String], outputs: [String] = []) {
+    /// Loads the settings saved at `path`. A saved setting this version refuses (an older
+    /// version's, or a file edited by hand) is ignored with a warning through `warn`, never fatal:
+    /// a gateway must not crash-loop on its own settings file.
+    public init(path: String?, sensors: [String], outputs: [String] = [], warn: (String) -> Void = { _ in }) {
         self.path = path
         self.sensors = sensors
         self.outputs = outputs
-        if let path, let text = try? readTextFile(path), case .object(let members)? = try? JSONValue.parse(text) {
-            for (k, v) in members { if let s = v.stringValue { values[k] = s } }
+        guard let path, let text = try? readTextFile(path) else { return }
+        guard case .object(let members)? = try? JSONValue.parse(text) else {
+            warn("\(path): not a JSON object of settings; ignored (the file's settings apply until the cloud sends new ones)")
+            return
+        }
+        for (k, v) in members {
+            guard let s = v.stringValue else { warn("\(path): '\(k)' is not a string; ignored"); continue }
+            if let problem = problem(key: k, value: s) {
+                warn("\(path): saved setting '\(k)' = '\(s)' ignored: \(problem)")
+                continue
+            }
+            values[k] = s
         }
     }
 
@@ -47,7 +60,9 @@ public final class RemoteSettings: @unchecked Sendable {
     }
 
     private func durationProblem(_ value: String, minimum: Int64) -> String? {
-        guard let ms = parseDuration(value) ?? Int64(value).map({ $0 * 1000 }) else { return "'\(value)' is not a duration such as 30s or 5m" }
+        guard let ms = parseDurationOrSeconds(value) else {
+            return "'\(value)' is not a duration such as 30s or 5m (at most \(formatDuration(maxDurationMilliseconds)))"
+        }
         return ms < minimum ? "\(value) is below the minimum of \(formatDuration(minimum))" : nil
     }
 
@@ -60,7 +75,7 @@ public final class RemoteSettings: @unchecked Sendable {
     public func intervalMilliseconds(sensor: String, default fallback: Int64) -> Int64 {
         lock.withLock {
             for key in ["\(sensor).interval", "interval"] {
-                if let v = values[key], let ms = parseDuration(v) ?? Int64(v).map({ $0 * 1000 }) { return ms }
+                if let v = values[key], let ms = parseDurationOrSeconds(v) { return ms }
             }
             return fallback
         }
@@ -74,7 +89,7 @@ public final class RemoteSettings: @unchecked Sendable {
     }
 
     public func uploadIntervalMilliseconds(default fallback: Int64) -> Int64 {
-        lock.withLock { values["upload_interval"].flatMap { parseDuration($0) } ?? fallback }
+        lock.withLock { values["upload_interval"].flatMap { parseDurationOrSeconds($0) } ?? fallback }
     }
 
     public func logLevel(default fallback: LogLevel) -> LogLevel {

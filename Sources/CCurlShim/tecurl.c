@@ -15,11 +15,19 @@ typedef struct {
     char *data;
     size_t length;
     size_t capacity;
+    size_t limit;    // bytes kept at most; more aborts the transfer
+    int overflowed;
 } buffer;
 
+// A body or header block larger than its limit aborts the transfer (CURLE_WRITE_ERROR): a hostile
+// or broken server, or a small gzip body that decompresses to gigabytes, cannot grow the agent.
 static size_t append(char *ptr, size_t size, size_t nmemb, void *userdata) {
     buffer *b = (buffer *)userdata;
     size_t n = size * nmemb;
+    if (n > b->limit || b->length > b->limit - n) {
+        b->overflowed = 1;
+        return 0;
+    }
     if (b->length + n + 1 > b->capacity) {
         size_t cap = b->capacity ? b->capacity : 4096;
         while (cap < b->length + n + 1) cap *= 2;
@@ -70,7 +78,7 @@ int tecurl_perform(void *handle, const char *method, const char *url, const char
                    const char *ca_file, int insecure, int fresh_connection, tecurl_response *out) {
     memset(out, 0, sizeof *out);
     CURL *curl = (CURL *)handle;
-    buffer body_buffer = {0}, header_buffer = {0};
+    buffer body_buffer = {.limit = TECURL_MAX_BODY}, header_buffer = {.limit = TECURL_MAX_HEADERS};
     struct curl_slist *list = NULL;
     for (int i = 0; i < header_count; i++) {
         struct curl_slist *next = curl_slist_append(list, headers[i]);
@@ -111,6 +119,9 @@ int tecurl_perform(void *handle, const char *method, const char *url, const char
     out->transport_kind = kind_of(rc);
     if (rc != CURLE_OK) {
         const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+        if (body_buffer.overflowed) msg = "the response body is larger than the 16 MiB the agent reads; refused";
+        if (header_buffer.overflowed) msg = "the response headers are larger than the 64 KiB the agent reads; refused";
+        if (body_buffer.overflowed || header_buffer.overflowed) out->transport_kind = TECURL_TOO_LARGE;
         strncpy(out->error, msg, sizeof out->error - 1);
         free(body_buffer.data);
         free(header_buffer.data);

@@ -48,9 +48,13 @@ public final class SystemClock: MonotonicClock, WallClock {
 
 /// A clock that moves only when told to (or when something sleeps on it): for tests and for the
 /// simulation, so that waiting for a conversion costs no real time.
+///
+/// A `StopSignal` sleeping on it wakes when the clock is advanced past its deadline, so services
+/// that wait minutes between rounds are tested by advancing the clock, with no real sleep.
 public final class ManualClock: MonotonicClock, WallClock {
     private let current: Mutex<UInt64>
     private let wallStart: Int64
+    private let observers = Mutex<[@Sendable () -> Void]>([])
 
     public init(startNanoseconds: UInt64 = 1_000_000_000,
                 wallStart: Timestamp = Timestamp(millisecondsSince1970: 1_780_000_000_000)) {
@@ -60,11 +64,52 @@ public final class ManualClock: MonotonicClock, WallClock {
 
     public func nanoseconds() -> UInt64 { current.withLock { $0 } }
 
-    public func sleep(microseconds: UInt64) { advance(nanoseconds: microseconds * 1000) }
+    public func sleep(microseconds: UInt64) { advance(nanoseconds: microseconds.multipliedReportingOverflow(by: 1000).partialValue) }
 
-    public func advance(nanoseconds: UInt64) { current.withLock { $0 += nanoseconds } }
+    public func advance(nanoseconds: UInt64) {
+        current.withLock { $0 = $0.addingSaturating(nanoseconds) }
+        for wake in observers.withLock({ $0 }) { wake() }
+    }
+
+    public func advance(milliseconds: Int64) { advance(nanoseconds: UInt64(clamping: milliseconds).multiplyingSaturating(1_000_000)) }
+
+    /// Calls `wake` after every advance (a sleeper re-reads the clock).
+    public func observe(_ wake: @escaping @Sendable () -> Void) { observers.withLock { $0.append(wake) } }
 
     public func now() -> Timestamp {
         Timestamp(millisecondsSince1970: wallStart + Int64(nanoseconds() / 1_000_000))
     }
+}
+
+extension UInt64 {
+    /// `self + other`, or `UInt64.max` where it would overflow.
+    public func addingSaturating(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
+
+    /// `self × other`, or `UInt64.max` where it would overflow.
+    public func multiplyingSaturating(_ other: UInt64) -> UInt64 {
+        let (product, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? .max : product
+    }
+}
+
+extension Int64 {
+    /// `self + other`, clamped to Int64's range.
+    public func addingSaturating(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+
+    /// `self × other`, clamped to Int64's range.
+    public func multiplyingSaturating(_ other: Int64) -> Int64 {
+        let (product, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? ((self < 0) == (other < 0) ? .max : .min) : product
+    }
+}
+
+/// Milliseconds as nanoseconds on a monotonic clock: negative is 0, too large saturates.
+public func nanoseconds(milliseconds: Int64) -> UInt64 {
+    UInt64(clamping: milliseconds).multiplyingSaturating(1_000_000)
 }

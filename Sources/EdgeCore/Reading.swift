@@ -215,6 +215,32 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
         millisecondsSince1970 = days * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + frac - offset
     }
 
+    /// The HTTP date form (RFC 9110 IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
+    public var httpDate: String {
+        let ms = millisecondsSince1970
+        let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
+        let (y, m, d) = Timestamp.civil(fromDays: days)
+        let secondOfDay = (ms - days * 86_400_000) / 1000
+        let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let weekday = weekdays[Int(((days % 7) + 7) % 7)]
+        return "\(weekday), \(pad(d, 2)) \(months[Int(m) - 1]) \(pad(y, 4)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)) GMT"
+    }
+
+    /// Parses an HTTP date (RFC 9110 IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
+    public init?(httpDate text: String) {
+        let parts = text.split(separator: " ", omittingEmptySubsequences: true)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT", parts[1].utf8.count == 2, parts[3].utf8.count == 4,
+              let d = Int64(parts[1]), let mo = months.firstIndex(of: String(parts[2])), let y = Int64(parts[3]), (1...31).contains(d)
+        else { return nil }
+        let hms = parts[4].split(separator: ":")
+        guard hms.count == 3, hms.allSatisfy({ $0.utf8.count == 2 }), let h = Int64(hms[0]), let mi = Int64(hms[1]), let sec = Int64(hms[2]),
+              (0..<24).contains(h), (0..<60).contains(mi), (0..<61).contains(sec)
+        else { return nil }
+        millisecondsSince1970 = Timestamp.days(fromCivil: y, Int64(mo) + 1, d) * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000
+    }
+
     // Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
     static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
         let z = z0 + 719_468

@@ -71,6 +71,8 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
         case io
         /// Opened read-only.
         case readOnly
+        /// Used after `close()`: nothing reaches the file any more.
+        case closed
     }
 
     public var kind: Kind

@@ -2,15 +2,14 @@
 /// or combinations such as `1m30s`. Returns milliseconds, or nil when the text is not a duration.
 public func parseDuration(_ text: String) -> Int64? {
     let b = Array(text.utf8)
-    guard !b.isEmpty else { return nil }
+    guard !b.isEmpty, b.count <= 64 else { return nil }
     var i = 0
-    var total: Int64 = 0
+    var total = 0.0
     while i < b.count {
-        var whole: Int64 = 0
+        var whole = 0.0
         var digits = 0
         while i < b.count, (48...57).contains(b[i]) {
-            guard whole < 1_000_000_000_000 else { return nil }
-            whole = whole * 10 + Int64(b[i] - 48)
+            whole = whole * 10 + Double(b[i] - 48)
             i += 1
             digits += 1
         }
@@ -34,9 +33,22 @@ public func parseDuration(_ text: String) -> Int64? {
         case "d": factor = 86_400_000
         default: return nil
         }
-        total += Int64((Double(whole) + fraction) * factor)
+        total += (whole + fraction) * factor
+        // Checked in floating point, so no digit string can overflow the integer below.
+        guard total <= Double(maxDurationMilliseconds) else { return nil }
     }
-    return total
+    return Int64(total)
+}
+
+/// The longest duration any setting takes: one year. Longer ones are refused where they are
+/// parsed, so no schedule arithmetic downstream can overflow.
+public let maxDurationMilliseconds: Int64 = 366 * 86_400_000
+
+/// A duration (`30s`, `5m`) or a bare number of seconds, as configuration_params may give it.
+public func parseDurationOrSeconds(_ text: String) -> Int64? {
+    if let ms = parseDuration(text) { return ms }
+    guard let seconds = Int64(text), seconds >= 0, seconds <= maxDurationMilliseconds / 1000 else { return nil }
+    return seconds * 1000
 }
 
 /// Formats milliseconds compactly: `500ms`, `10s`, `1m30s`.
@@ -58,7 +70,8 @@ public func parseByteSize(_ text: String) -> Int64? {
     for ch in trimmed {
         if unit.isEmpty, ch.isASCII, ch.isNumber || ch == "." { digits.append(ch) } else { unit.append(ch) }
     }
-    guard let value = Double(digits), value >= 0 else { return nil }
+    // Any size the conversion below holds exactly (8 PiB); the caller bounds it further.
+    guard digits.utf8.count <= 32, let value = Double(digits), value >= 0, value.isFinite else { return nil }
     let factor: Double
     switch unit.lowercased() {
     case "", "b": factor = 1
@@ -70,7 +83,9 @@ public func parseByteSize(_ text: String) -> Int64? {
     case "gib": factor = 1_073_741_824
     default: return nil
     }
-    return Int64(value * factor)
+    let bytes = value * factor
+    guard bytes <= Double(1 << 53) else { return nil }
+    return Int64(bytes)
 }
 
 extension String {

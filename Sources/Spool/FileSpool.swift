@@ -646,6 +646,7 @@ public final class FileSpool: Spool {
     public func append(_ payloads: [[UInt8]]) throws -> ClosedRange<UInt64>? {
         guard !payloads.isEmpty else { return nil }
         return try lock.withLock {
+            try checkOpen()
             guard !options.readOnly else { throw SpoolError(.readOnly, path: path, "is open read-only") }
             let ringSize = dataEnd - SpoolFormat.dataStart
             for p in payloads where p.count > SpoolFormat.maxPayload || SpoolFormat.frameSize(p.count) > ringSize / 4 {
@@ -663,7 +664,8 @@ public final class FileSpool: Spool {
                 }
             }
             let first = header.nextSeq
-            pendingAt = head
+            // Bytes a failed write left pending stay where they belong; new frames follow them.
+            if pending.isEmpty { pendingAt = head }
             for payload in payloads {
                 let size = SpoolFormat.frameSize(payload.count)
                 _ = try place(size, dropAllowed: true)
@@ -738,6 +740,12 @@ public final class FileSpool: Spool {
         }
     }
 
+    /// After `close()` the descriptor may already belong to another file (a reload opens the
+    /// spool again): every call that would touch it throws instead. Called with the lock held.
+    private func checkOpen() throws {
+        if closed { throw SpoolError(.closed, path: path, "is closed; nothing more is written to it") }
+    }
+
     // MARK: reading and acknowledging
 
     public func peek(maxRecords: Int, maxBytes: Int) throws -> [SpoolRecord] {
@@ -766,6 +774,7 @@ public final class FileSpool: Spool {
         try lock.withLock {
             // Nothing after the newest record: return without reading (the uplink asks this
             // whenever everything is in flight, and a walk from the head would cross the ring).
+            try checkOpen()
             guard count > 0, maxRecords > 0, seq < newestSeq else { return }
             try flushPending()
             var p = tail
@@ -816,6 +825,7 @@ public final class FileSpool: Spool {
 
     public func acknowledge(through seq: UInt64) throws {
         try lock.withLock {
+            try checkOpen()
             guard !options.readOnly else { throw SpoolError(.readOnly, path: path, "is open read-only") }
             try flushPending()
             try advanceAlongTrail(through: seq)
@@ -832,6 +842,7 @@ public final class FileSpool: Spool {
 
     public func sync() throws {
         try lock.withLock {
+            try checkOpen()
             guard !options.readOnly else { return }
             try commit(sync: true, force: true)
         }
@@ -839,6 +850,7 @@ public final class FileSpool: Spool {
 
     public func flushIfDue() throws {
         try lock.withLock {
+            try checkOpen()
             guard !options.readOnly else { return }
             try commit(sync: false, force: false)
         }
@@ -853,6 +865,7 @@ public final class FileSpool: Spool {
         }
         if wait > 0 { clock.sleep(microseconds: wait / 1000) }
         try lock.withLock {
+            try checkOpen()
             if seq > durableThrough && !options.readOnly { try commit(sync: true, force: false) }
         }
     }

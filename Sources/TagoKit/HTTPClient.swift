@@ -41,7 +41,7 @@ public struct HTTPResponse: Sendable {
 
 /// No HTTP response arrived.
 public struct TransportError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case timeout, dns, refused, tls, reset, other }
+    public enum Kind: String, Sendable { case timeout, dns, refused, tls, reset, other, tooLarge = "too large" }
     public var kind: Kind
     public var message: String
     public var description: String { "\(kind.rawValue): \(message)" }
@@ -98,7 +98,7 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
             defer { tecurl_response_free(&response) }
             guard rc == 0 else {
                 let message = withUnsafeBytes(of: response.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                let kinds: [TransportError.Kind] = [.other, .timeout, .dns, .refused, .tls, .reset, .other]
+                let kinds: [TransportError.Kind] = [.other, .timeout, .dns, .refused, .tls, .reset, .other, .tooLarge]
                 let kind = Int(response.transport_kind) < kinds.count ? kinds[Int(response.transport_kind)] : .other
                 return .failure(TransportError(kind: kind, message: message))
             }
@@ -117,16 +117,21 @@ private func strdupSwift(_ s: String) -> UnsafeMutablePointer<CChar>? {
     return p
 }
 
-/// Header lines of the last response (after redirects or `100 Continue`), names lowercased.
-func parseHeaderLines(_ raw: String) -> [(String, String)] {
+/// Header lines of the last response (after redirects or `100 Continue`), names lowercased,
+/// values without surrounding blanks.
+///
+/// Split on the bytes, not the characters: Swift keeps `\r\n` as one `Character`, so splitting
+/// the `String` on `"\n"` found no line break at all in a real response.
+public func parseHeaderLines(_ raw: String) -> [(String, String)] {
     var headers: [(String, String)] = []
-    for line in raw.split(separator: "\n") {
-        let text = line.hasSuffix("\r") ? line.dropLast() : line
-        if text.hasPrefix("HTTP/") { headers.removeAll(); continue }
-        guard let colon = text.firstIndex(of: ":") else { continue }
-        let name = text[..<colon].lowercased()
-        let value = text[text.index(after: colon)...].drop { $0 == " " }
-        headers.append((name, String(value)))
+    for line in raw.utf8.split(separator: UInt8(ascii: "\n")) {
+        var bytes = line[...]
+        while let last = bytes.last, last == UInt8(ascii: "\r") || last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { bytes = bytes.dropLast() }
+        if bytes.starts(with: "HTTP/".utf8) { headers.removeAll(); continue }
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { continue }
+        let name = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
+        let value = bytes[bytes.index(after: colon)...].drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        headers.append((name, String(decoding: value, as: UTF8.self)))
     }
     return headers
 }

@@ -18,7 +18,9 @@ public struct TagoError: Error, Sendable, Equatable, CustomStringConvertible {
         case server
         /// No response: timeout, DNS, refused, TLS, reset.
         case transport(TransportError.Kind)
-        /// A 2xx whose body is not TagoIO's envelope, or `status: false`.
+        /// An answer no TagoIO server gives: a 2xx or 400 whose body is not TagoIO's JSON envelope,
+        /// a redirect, an unexpected status. A wrong `api`, a proxy or a captive portal: worth
+        /// retrying, never a reason to throw readings away.
         case invalidResponse
     }
 
@@ -40,7 +42,7 @@ public struct TagoError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Worth retrying the same request later (the cloud or the network, not the content).
     public var isRetryable: Bool {
         switch kind {
-        case .transport, .server, .rateLimited: return true
+        case .transport, .server, .rateLimited, .invalidResponse: return true
         default: return false
         }
     }
@@ -60,12 +62,13 @@ public struct TagoError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// TagoIO's envelope: `{"status": true, "result": …}` or an error in one of its three forms.
 enum Envelope {
-    static func decode(_ response: HTTPResponse, operation: String) throws(TagoError) -> JSONValue {
+    static func decode(_ response: HTTPResponse, operation: String, now: Timestamp = SystemClock().now()) throws(TagoError) -> JSONValue {
         let parsed = try? JSONValue.parse(String(decoding: response.body, as: UTF8.self))
-        let message = parsed.map(errorMessage) ?? String(decoding: response.body.prefix(200), as: UTF8.self)
+        let envelope: Bool = if case .object? = parsed { true } else { false }
+        let message = parsed.map(errorMessage) ?? printable(response.body.prefix(200))
         switch response.status {
         case 200..<300:
-            guard let parsed else { throw TagoError(.invalidResponse, operation: operation, status: response.status, message: "the body is not JSON: \(message)") }
+            guard let parsed, envelope else { throw TagoError(.invalidResponse, operation: operation, status: response.status, message: "the body is not TagoIO's JSON envelope: \(message)") }
             if parsed["status"]?.boolValue == false {
                 throw TagoError(.validation, operation: operation, status: response.status, message: message)
             }
@@ -79,10 +82,13 @@ enum Envelope {
         case 413:
             throw TagoError(.payloadTooLarge, operation: operation, status: 413, message: message)
         case 429:
-            let wait = response.header("retry-after").flatMap(Double.init) ?? retryAfter(inMessage: message)
+            let wait = response.header("retry-after").flatMap { retryAfterSeconds($0, now: now) } ?? retryAfter(inMessage: message)
             throw TagoError(.rateLimited, operation: operation, status: 429, message: message, retryAfterSeconds: wait)
-        case 500...:
+        case 408, 500...:
             throw TagoError(.server, operation: operation, status: response.status, message: message)
+        case 400 where !envelope, 300..<400, 405...499 where response.status != 413:
+            throw TagoError(.invalidResponse, operation: operation, status: response.status,
+                            message: "an answer TagoIO does not give (a wrong [device] api, a proxy or a captive portal?): \(message)")
         default:
             let lower = message.lowercased()
             let tooLarge = lower.contains("too large") || lower.contains("payload size") || lower.contains("limit of 200")
@@ -98,6 +104,26 @@ enum Envelope {
         return v.serialized.count > 200 ? String(v.serialized.prefix(200)) + "…" : v.serialized
     }
 
+    /// The longest wait a server can ask for: an hour (a hostile or broken one cannot park the
+    /// uplink for longer).
+    static let maxRetryAfterSeconds = 3_600.0
+
+    /// `Retry-After` as delay-seconds (`120`) or an HTTP date, in seconds from `now`, at most an hour.
+    static func retryAfterSeconds(_ value: String, now: Timestamp) -> Double? {
+        let text = String(decoding: value.utf8.drop { $0 == 32 || $0 == 9 }.reversed().drop { $0 == 32 || $0 == 9 }.reversed(), as: UTF8.self)
+        if !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) }) {
+            return min(text.utf8.count > 12 ? maxRetryAfterSeconds : Double(text) ?? maxRetryAfterSeconds, maxRetryAfterSeconds)
+        }
+        guard let date = Timestamp(httpDate: text) else { return nil }
+        let ms = date.millisecondsSince1970.addingSaturating(-now.millisecondsSince1970)
+        return min(max(Double(ms) / 1000, 0), maxRetryAfterSeconds)
+    }
+
+    /// Up to 200 bytes of a body that is not JSON, with control characters shown as `?`.
+    static func printable(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes.map { $0 < 32 || $0 == 127 ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
+    }
+
     /// "Too many requests (Retry-After: 8)" → 8.
     static func retryAfter(inMessage message: String) -> Double? {
         let marker = Array("Retry-After:".utf8)
@@ -105,7 +131,8 @@ enum Envelope {
         guard bytes.count >= marker.count else { return nil }
         for i in 0...(bytes.count - marker.count) where Array(bytes[i..<(i + marker.count)]) == marker {
             let rest = String(decoding: bytes[(i + marker.count)...], as: UTF8.self)
-            return Double(String(rest.drop { $0 == " " }.prefix { $0.isNumber || $0 == "." }))
+            let number = String(rest.drop { $0 == " " }.prefix { ($0.isASCII && $0.isNumber) || $0 == "." }.prefix(12))
+            return Double(number).flatMap { $0.isFinite ? min($0, maxRetryAfterSeconds) : nil }
         }
         return nil
     }

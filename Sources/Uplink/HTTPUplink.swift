@@ -25,12 +25,18 @@ public enum UplinkStep: Sendable, Equatable {
     /// Try again after `milliseconds`: the reason is the error's description (no token in it).
     case wait(milliseconds: Int64, reason: String, kind: WaitKind)
 
-    public enum WaitKind: Sendable, Equatable { case transient, rateLimited, unauthorized, spool }
+    public enum WaitKind: Sendable, Equatable {
+        case transient, rateLimited, unauthorized, spool
+        /// The server answered like no TagoIO would (404, a redirect, HTML): a wrong address.
+        case misdirected
+    }
 }
 
 /// Drains the spool into TagoIO's `POST /data` in batches. Readings leave the spool only when
-/// TagoIO answered 2xx for them; a batch refused with 400 is split in halves until the refused
-/// readings are alone, and those go to the dead-letter file so the rest keeps flowing.
+/// TagoIO answered 2xx with its envelope for them; a batch refused with a 400 carrying TagoIO's
+/// validation message (or a 413) is split in halves until the refused readings are alone, and
+/// those go to the dead-letter file so the rest keeps flowing. Any other answer (404, a redirect,
+/// a body that is not TagoIO's JSON, 5xx, no answer) keeps every reading and backs off.
 ///
 /// Delivery is at-least-once: a request whose response is lost (a timeout, a reset after the
 /// server stored it) is sent again, so duplicates are bounded by one batch per lost response.
@@ -150,14 +156,17 @@ public final class HTTPUplink {
     private func handle(_ error: TagoError, batch: [(seq: UInt64, object: JSONValue)], rejectedBefore: Int) -> UplinkStep {
         switch error.kind {
         case .rateLimited:
-            let wait = error.retryAfterSeconds.map { Int64($0 * 1000) } ?? millisecondsToNextMinute()
+            // Seconds bounded where they are parsed (at most an hour); whole milliseconds here.
+            let wait = error.retryAfterSeconds.flatMap { $0.isFinite && $0 >= 0 ? Int64(min($0, 3_600) * 1000) : nil } ?? millisecondsToNextMinute()
             return .wait(milliseconds: max(wait, 1), reason: error.description, kind: .rateLimited)
         case .unauthorized, .forbidden:
             return .wait(milliseconds: policy.authBackoffMilliseconds, reason: "\(error.description). Readings are kept; check the device token.", kind: .unauthorized)
         case .payloadTooLarge where batch.count > 1:
             batchLimit = max(1, batch.count / 2)
             return .wait(milliseconds: 0, reason: error.description, kind: .transient)
-        case .validation, .payloadTooLarge, .notFound, .invalidResponse:
+        case .validation, .payloadTooLarge:
+            // Only TagoIO refusing the data itself (a 400 with its validation message, a 413 for
+            // one reading) sets readings aside.
             if batch.count > 1 {
                 // Split to find the readings TagoIO refuses; the halves go out one by one.
                 batchLimit = max(1, batch.count / 2)
@@ -170,6 +179,10 @@ public final class HTTPUplink {
                 return .wait(milliseconds: 5_000, reason: "cannot write the dead-letter file: \(error)", kind: .spool)
             }
             return acknowledge(through: item.seq, sent: 0, deadLettered: rejectedBefore + 1)
+        case .notFound, .invalidResponse:
+            // A wrong `api`, a proxy, a captive portal: nothing is wrong with the readings. Keep
+            // them all, back off, and say so loudly.
+            return .wait(milliseconds: backoff(), reason: "\(error.description). Readings are kept; check [device] api and the network.", kind: .misdirected)
         case .server, .transport:
             return .wait(milliseconds: backoff(), reason: error.description, kind: .transient)
         }

@@ -44,36 +44,21 @@ struct Run: ParsableCommand {
             emulator = try startBenchEmulator(api: agentConfig.device.api, token: token)
         }
         let clock = SystemClock()
-        let current = CurrentRuntime(try makeRuntime(agentConfig, token: token, clock: clock))
+        // systemd: READY once running; STATUS, and WATCHDOG only while every service shows life
+        // (the runtime's status service).
+        let systemd = SystemdNotifier()
+        let current = CurrentRuntime(try makeRuntime(agentConfig, token: token, clock: clock, systemd: systemd))
         let sensors = agentConfig.sensors.filter(\.enabled).count
         let target = agentConfig.uplink.transport == .http ? agentConfig.device.api : "mqtt://\(agentConfig.mqtt.host):\(agentConfig.mqtt.port)"
         print("tagoedge \(TagoEdge.version): \(sensors) sensor(s), spool \(agentConfig.spool.path), uploading to \(target)")
         current.runtime.start()
-        // systemd: READY once running; WATCHDOG only while sampling and uploading go round;
-        // STATUS and the status file every few seconds.
-        let systemd = SystemdNotifier()
         systemd.notify("READY=1\nSTATUS=sampling \(sensors) sensor(s)")
-        let watchdog = systemd.watchdogIntervalMilliseconds
-        let housekeeping = StopSignal()
-        startThread {
-            var tick: Int64 = 0
-            let step: Int64 = min(watchdog ?? 1000, 1000)
-            while housekeeping.sleep(milliseconds: step, clock: clock) {
-                tick += step
-                let runtime = current.runtime
-                if let watchdog, runtime.isAlive(withinMilliseconds: max(watchdog * 2, 5_000)) { systemd.notify("WATCHDOG=1") }
-                if tick % 5000 < step {
-                    runtime.writeStatus()
-                    let c = runtime.snapshot
-                    systemd.notify("STATUS=sampled \(c.sampled), acknowledged \(c.delivered), waiting \(runtime.spool.stats.recordCount)")
-                }
-            }
-        }
+        let housekeeping = StopSignal(clock: clock)
         let every = bench ? min(statusEvery, 2) : statusEvery
         if every > 0 {
             startThread {
                 var last = -1
-                while housekeeping.sleep(milliseconds: Int64(every) * 1000, clock: clock) {
+                while housekeeping.sleep(milliseconds: Int64(every) * 1000) {
                     let runtime = current.runtime
                     let c = runtime.snapshot
                     let waiting = runtime.spool.stats.recordCount
@@ -102,11 +87,11 @@ struct Run: ParsableCommand {
             let previous = current.runtime.config
             current.runtime.stop()
             do {
-                current.runtime = try makeRuntime(fresh, token: token, clock: clock)
+                current.runtime = try makeRuntime(fresh, token: token, clock: clock, systemd: systemd)
                 print("reloaded \(config): \(fresh.sensors.filter(\.enabled).count) sensor(s)")
             } catch {
                 printError("reload of \(config) failed (\(error)); going on with the previous configuration")
-                current.runtime = try makeRuntime(previous, token: token, clock: clock)
+                current.runtime = try makeRuntime(previous, token: token, clock: clock, systemd: systemd)
             }
             current.runtime.start()
             systemd.notify("READY=1")
@@ -122,11 +107,11 @@ struct Run: ParsableCommand {
         print("stopped: sampled \(c.sampled), acknowledged \(c.delivered), \(runtime.spool.stats.recordCount) kept in the spool for next time")
     }
 
-    func makeRuntime(_ config: AgentConfig, token: String, clock: SystemClock) throws -> AgentRuntime {
+    func makeRuntime(_ config: AgentConfig, token: String, clock: SystemClock, systemd: SystemdNotifier) throws -> AgentRuntime {
         // Under systemd (journald on stderr) a `<N>` prefix gives each line its priority; on a
         // terminal, warnings and errors say so in words.
         let journal = getenv("JOURNAL_STREAM") != nil
-        return try AgentRuntime(config: config, token: token, environment: HardwareEnvironment(clock: clock)) { level, line in
+        return try AgentRuntime(config: config, token: token, environment: HardwareEnvironment(clock: clock), clock: clock, systemd: systemd) { level, line in
             if journal {
                 printError("<\(level.rawValue)>\(line)")
             } else {

@@ -33,7 +33,14 @@ enum {
     TECURL_TLS = 4,
     TECURL_RESET = 5,
     TECURL_OTHER = 6,
+    /// The response was larger than the limits below.
+    TECURL_TOO_LARGE = 7,
 };
+
+/// The largest response body and header block the agent reads (TagoIO's largest answer, a data
+/// query of 10,000 records, is a few MB).
+#define TECURL_MAX_BODY ((size_t)16 << 20)
+#define TECURL_MAX_HEADERS ((size_t)64 << 10)
 
 /// Performs one request. `headers` are full "Name: value" lines. `ca_file` (may be NULL) adds a
 /// CA bundle; certificates are verified unless `insecure` is non-zero. Timeouts in milliseconds.

@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import EdgeCore
+import MQTT
+import Spool
+import TagoKit
+import Uplink
+
+/// What the parsed configuration builds for the parts that run: the spool's options, the uplinks'
+/// policies and the broker connection. Each default lives once, in the settings type it belongs to.
+extension AgentConfig {
+    /// The Device API client the agent uses: the `[uplink]` timeouts, CA file and TLS choice.
+    public func tagoDevice(token: String) -> TagoDevice {
+        var http = CurlHTTPClient.Options()
+        http.timeoutMilliseconds = Int(uplink.timeoutMilliseconds)
+        http.connectTimeoutMilliseconds = Int(uplink.connectTimeoutMilliseconds)
+        http.caFile = uplink.caFile
+        http.insecure = uplink.insecure
+        return TagoDevice(token: token, endpoint: TagoEndpoint(api: device.api), http: CurlHTTPClient(options: http))
+    }
+
+    /// The broker connection of the `[mqtt]` table; by TagoIO's convention the token is the password.
+    public func mqttOptions(token: String) -> MQTTOptions {
+        let m = mqtt
+        var options = MQTTOptions()
+        options.host = m.host
+        options.port = m.port
+        options.clientID = m.clientID ?? "tagoedge-\(hostName())"
+        options.username = m.username
+        options.password = token
+        options.keepaliveSeconds = m.keepaliveSeconds
+        options.cleanSession = m.cleanSession
+        if m.tls {
+            var tls = MQTTOptions.TLSOptions()
+            tls.caFile = m.caFile
+            tls.certFile = m.certFile
+            tls.keyFile = m.keyFile
+            tls.insecure = m.insecure
+            options.tls = tls
+        }
+        return options
+    }
+
+    /// The HTTP uplink's batching and backoff.
+    public var uplinkPolicy: UplinkPolicy {
+        var policy = UplinkPolicy()
+        policy.maxRecords = uplink.batchSize
+        policy.backoffBaseMilliseconds = uplink.backoffBaseMilliseconds
+        policy.backoffCapMilliseconds = uplink.backoffCapMilliseconds
+        return policy
+    }
+
+    /// What the MQTT uplink publishes, where, and how it retries.
+    public var mqttUplinkSettings: MQTTUplinkSettings {
+        var settings = MQTTUplinkSettings()
+        settings.topic = mqtt.topic
+        settings.format = mqtt.format == .tagotip ? .tagotip : .json
+        settings.serial = mqtt.serial ?? "tagoedge"
+        settings.batchSize = mqtt.batchSize
+        settings.inflightWindow = mqtt.inflight
+        settings.maxPayloadBytes = mqtt.maxPayloadBytes
+        settings.statusTopic = mqtt.statusTopic
+        settings.downlinkTopic = mqtt.downlinkTopic
+        settings.sequenceFile = spool.path + ".tagotip-seq"
+        settings.backoffBaseMilliseconds = uplink.backoffBaseMilliseconds
+        settings.backoffCapMilliseconds = uplink.backoffCapMilliseconds
+        return settings
+    }
+}
+
+extension SpoolSettings {
+    /// The spool file's options.
+    public var options: FileSpool.Options {
+        FileSpool.Options(capacityBytes: capacityBytes, sync: SpoolSyncMode(rawValue: sync.rawValue) ?? .batch,
+                          syncIntervalMilliseconds: syncIntervalMilliseconds, policy: SpoolFullPolicy(rawValue: full) ?? .dropOldest)
+    }
+}
+
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    gethostname(&buffer, 255)
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+

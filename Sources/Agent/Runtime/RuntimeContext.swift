@@ -1,0 +1,76 @@
+import EdgeCore
+import Spool
+
+/// What the running agent has done, for the live line and `status`.
+public struct AgentCounters: Sendable {
+    public var sampled = 0
+    /// Edge analyses run.
+    public var analysisRuns = 0
+    public var sensorFailures = 0
+    public var spooled = 0
+    public var delivered = 0
+    public var uplinkWaits = 0
+    public var lastUplinkProblem: String?
+    public var lastSensorProblem: String?
+    /// The last reading of each sensor, and when TagoIO last acknowledged anything.
+    public var lastReadings: [String: Reading] = [:]
+    public var lastDelivery: Timestamp?
+    public var recentErrors: [String] = []
+
+    /// Keeps the ten most recent problems, stamped.
+    mutating func note(_ problems: [String], at stamp: Timestamp) {
+        recentErrors = Array((recentErrors + problems.map { "\(stamp.iso8601) \($0)" }).suffix(10))
+    }
+}
+
+/// What the services of one runtime share: the configuration, the spool, the settings from the
+/// cloud, the clocks, the counters and the log. Owned by `AgentRuntime`; every service holds it
+/// only while it runs (the supervisor joins them before the spool closes).
+public final class RuntimeContext: @unchecked Sendable {
+    public let config: AgentConfig
+    public let spool: Spool
+    public let clock: MonotonicClock & WallClock
+    public let clockGuard: ClockGuard
+    public let remote: RemoteSettings
+    private let logSink: @Sendable (LogLevel, String) -> Void
+    private let lock = Lock()
+    private var counters = AgentCounters()
+
+    public init(config: AgentConfig, spool: Spool, clock: MonotonicClock & WallClock, clockGuard: ClockGuard, remote: RemoteSettings,
+                log: @escaping @Sendable (LogLevel, String) -> Void) {
+        self.config = config
+        self.spool = spool
+        self.clock = clock
+        self.clockGuard = clockGuard
+        self.remote = remote
+        logSink = log
+    }
+
+    public var snapshot: AgentCounters { lock.withLock { counters } }
+
+    func update(_ body: (inout AgentCounters) -> Void) { lock.withLock { body(&counters) } }
+
+    /// Says `text` if the current level (the `log_level` param, else the file's) lets it through.
+    func log(_ level: LogLevel, _ text: @autoclosure () -> String) {
+        guard level <= remote.logLevel(default: config.agent.logLevel) else { return }
+        logSink(level, text())
+    }
+
+    /// Appends readings to the spool and counts them; a spool error is logged, not thrown.
+    @discardableResult
+    func spoolReadings(_ readings: [Reading], sampled: Bool, remember: Bool = true) -> Bool {
+        guard !readings.isEmpty else { return true }
+        do {
+            try spool.append(readings.map(ReadingCodec.encode))
+            update {
+                if sampled { $0.sampled += readings.count }
+                $0.spooled += readings.count
+                if remember { for r in readings { $0.lastReadings[r.variable] = r } }
+            }
+            return true
+        } catch {
+            log(.error, "spool: \(error)")
+            return false
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import EdgeCore
+
+/// Reads every enabled sensor on its own interval into the spool (`SampleSchedule`), and hands
+/// the readings to the analyses they trigger. A failing sensor is retried with backoff and fails
+/// alone.
+final class SamplingService: AgentService {
+    let name = "sampling"
+    private let context: RuntimeContext
+    private let sensors: [SensorInstance]
+    private let beatEvery: Int64
+    /// Called with each round's readings once they are in the spool.
+    private let onReadings: ([Reading]) -> Void
+
+    init(context: RuntimeContext, sensors: [SensorInstance], beatEveryMilliseconds: Int64, onReadings: @escaping ([Reading]) -> Void) {
+        self.context = context
+        self.sensors = sensors
+        beatEvery = beatEveryMilliseconds
+        self.onReadings = onReadings
+    }
+
+    func run(stop: StopSignal, heartbeat: Heartbeat) {
+        let clock = context.clock
+        for s in sensors where s.setupError != nil { context.log(.error, "sensor '\(s.config.name)': \(s.setupError!)") }
+        var schedule = SampleSchedule(sensors: sensors.count, start: clock.nanoseconds())
+        while !stop.isStopped {
+            let now = clock.nanoseconds()
+            heartbeat.beat(now)
+            guard let first = schedule.next else {
+                stop.sleep(milliseconds: 60_000, heartbeat: heartbeat, beatEvery: beatEvery)
+                continue
+            }
+            if first > now {
+                // Whole milliseconds, rounded up: never wakes before the sensor is due.
+                stop.sleep(milliseconds: Int64((first - now + 999_999) / 1_000_000), heartbeat: heartbeat, beatEvery: beatEvery)
+                continue
+            }
+            sampleDue(&schedule, now: now)
+        }
+    }
+
+    /// Reads the sensors due at `now` in one round and spools their readings in one write.
+    private func sampleDue(_ schedule: inout SampleSchedule, now: UInt64) {
+        let clock = context.clock
+        let remote = context.remote
+        var round: [Int] = []
+        for i in schedule.dueNow(now) {
+            if remote.enabled(sensor: sensors[i].config.name, default: sensors[i].config.enabled) {
+                round.append(i)
+            } else {
+                schedule.skip(i, now: now)
+            }
+        }
+        let outcomes = sampleRound(round.map { sensors[$0] }, clock: clock) { context.clockGuard.stamp() }
+        var readings: [Reading] = []
+        var problems: [String] = []
+        let finished = clock.nanoseconds()
+        for (i, outcome) in zip(round, outcomes) {
+            let sensor = sensors[i].config
+            let interval = remote.intervalMilliseconds(sensor: sensor.name, default: sensor.intervalMilliseconds)
+            if let error = outcome.error {
+                let failures = schedule.failed(i, intervalMilliseconds: interval, now: finished)
+                problems.append("\(sensor.name): \(error)")
+                if failures == 1 || failures.nonzeroBitCount == 1 { context.log(.warning, "sensor '\(sensor.name)' failed (\(failures)×): \(error)") }
+                continue
+            }
+            if schedule.failures[i] > 0 { context.log(.info, "sensor '\(sensor.name)' is back after \(schedule.failures[i]) failure(s)") }
+            schedule.succeeded(i, intervalMilliseconds: interval, now: finished)
+            context.log(.debug, "sensor '\(sensor.name)': " + outcome.readings.map { "\($0.variable)=\($0.value.display)" }.joined(separator: " "))
+            readings += outcome.readings
+        }
+        if !problems.isEmpty {
+            let stamp = clock.now()
+            context.update {
+                $0.sensorFailures += problems.count
+                $0.lastSensorProblem = problems.last
+                $0.note(problems.map { "sensor \($0)" }, at: stamp)
+            }
+        }
+        guard !readings.isEmpty, context.spoolReadings(readings, sampled: true) else { return }
+        do {
+            try context.spool.flushIfDue()
+        } catch {
+            context.log(.error, "spool: \(error)")
+        }
+        onReadings(readings)
+    }
+}

@@ -1,0 +1,24 @@
+import EdgeCore
+
+/// What the agent drains its spool through: HTTP (`POST /data`), MQTT, or TagoTiP. The runtime
+/// steps one of these on the uplink thread and never needs to know which.
+///
+/// Not thread safe: one thread steps it, takes its downlink and closes it.
+public protocol Uplink: AnyObject {
+    /// Sends what is waiting (one batch or window), acknowledging in the spool what the server
+    /// accepted. Blocks for at most one request's timeout.
+    func step() -> UplinkStep
+    /// Messages that arrived from the cloud for the agent (settings, commands) since the last call.
+    func takeDownlink() -> [(topic: String, payload: [UInt8])]
+    /// Ends the connection; nothing is sent after it.
+    func close()
+}
+
+extension HTTPUplink: Uplink {
+    public func takeDownlink() -> [(topic: String, payload: [UInt8])] { [] }
+    public func close() {}
+}
+
+extension MQTTUplink: Uplink {
+    public func step() -> UplinkStep { step(waitMilliseconds: 100) }
+}
