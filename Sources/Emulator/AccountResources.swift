@@ -228,7 +228,7 @@ final class AccountResources {
             }
             i += 1
         }
-        let pageItems = objects.dropFirst((page - 1) * amount).prefix(amount)
+        let pageItems = objects.dropFirst(pageOffset(page: page, amount: amount, count: objects.count)).prefix(amount)
         return .ok(.array(pageItems.map { o in
             guard case .object(let all) = o else { return o }
             return .object(all.filter { fields.contains($0.0) })
@@ -296,4 +296,11 @@ final class AccountResources {
             return .fail(405, "\(method) /\(parts.joined(separator: "/")) is not emulated")
         }
     }
+}
+
+/// Where page `page` (from 1) of `amount` items starts in a list of `count`: past the end for a
+/// page beyond it, never an overflow for an absurd one.
+func pageOffset(page: Int, amount: Int, count: Int) -> Int {
+    let (offset, overflow) = (max(page, 1) - 1).multipliedReportingOverflow(by: max(amount, 1))
+    return overflow ? count : min(offset, count)
 }

@@ -394,7 +394,8 @@ public final class Emulator: @unchecked Sendable {
             if x.time != y.time { return ascending ? x.time < y.time : x.time > y.time }
             return ascending ? a < b : a > b
         }
-        let skip = Int(r.queryValue("skip") ?? "") ?? 0
+        // Negative or absurd values are clamped, as TagoIO does, never trusted as offsets.
+        let skip = min(max(Int(r.queryValue("skip") ?? "") ?? 0, 0), idx.count)
         let qty = ids.isEmpty ? (Int(r.queryValue("qty") ?? "") ?? defaultQty) : ids.count
         return Array(idx.dropFirst(skip).prefix(max(qty, 0)))
     }
@@ -554,7 +555,7 @@ public final class Emulator: @unchecked Sendable {
         } else if order.first == "created_at" {
             list.sort { descending ? $0.createdAt > $1.createdAt : $0.createdAt < $1.createdAt }
         }
-        let pageItems = list.dropFirst((page - 1) * amount).prefix(amount)
+        let pageItems = list.dropFirst(pageOffset(page: page, amount: amount, count: list.count)).prefix(amount)
         return ok(.array(pageItems.map { d in
             guard case .object(let all) = d.json else { return .null }
             return .object(all.filter { fields.contains($0.0) })

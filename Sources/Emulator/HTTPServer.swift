@@ -39,6 +39,10 @@ public final class HTTPServer: @unchecked Sendable {
     private var connections: Set<Int32> = []
     private var stopped = false
     public static let maxBody = 16 << 20
+    /// Connections served at once (a thread each); more are answered 503 and closed.
+    public static let maxConnections = 256
+    /// A connection that sends nothing for this long is closed.
+    public static let idleTimeoutSeconds = 30
 
     public init(host: String = "127.0.0.1", port: UInt16 = 0, handler: @escaping @Sendable (ServerRequest) -> ServerAction) throws {
         self.host = host
@@ -89,13 +93,25 @@ public final class HTTPServer: @unchecked Sendable {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return
             }
-            let accepted: Bool = lock.withLock {
-                if stopped { return false }
+            let accepted: Bool? = lock.withLock {
+                if stopped { return nil }
+                if connections.count >= Self.maxConnections { return false }
                 connections.insert(fd)
                 return true
             }
-            guard accepted else { close(fd); return }
+            guard let accepted else { close(fd); return }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            guard accepted else {
+                // Too many at once: refused in a word, so a flood of clients cannot exhaust the threads.
+                write(fd, status: 503, headers: [("Connection", "close"), ("Retry-After", "1")],
+                      body: Array(#"{"status":false,"message":"Too many connections to the emulator"}"#.utf8), keepAlive: false)
+                close(fd)
+                continue
+            }
+            // A client that goes quiet mid-request (or idles on keep-alive) is let go.
+            var idle = timeval(tv_sec: Self.idleTimeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &idle, socklen_t(MemoryLayout<timeval>.size))
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             startThread { [self] in serve(fd) }
@@ -135,7 +151,16 @@ public final class HTTPServer: @unchecked Sendable {
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 headers.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " })))
             }
-            let length = Int(headers.last { $0.0 == "content-length" }?.1 ?? "0") ?? 0
+            // Content-Length: digits only (no sign, no blanks inside), one value, within the limit.
+            let lengths = headers.filter { $0.0 == "content-length" }.map { $0.1.trimmingSpaces() }
+            let declared = lengths.first ?? "0"
+            let digits = !declared.isEmpty && declared.utf8.count <= 12 && declared.utf8.allSatisfy { (48...57).contains($0) }
+            guard digits, Set(lengths).count <= 1, let length = Int(declared) else {
+                write(fd, status: 400, headers: [("Connection", "close")],
+                      body: Array(#"{"status":false,"message":"Content-Length must be one non-negative decimal number"}"#.utf8), keepAlive: false)
+                finish(fd)
+                return
+            }
             if headers.contains(where: { $0.0 == "transfer-encoding" }) || length > Self.maxBody {
                 write(fd, status: length > Self.maxBody ? 413 : 501, headers: [("Connection", "close")],
                       body: Array(#"{"status":false,"message":"Request body not supported by the emulator"}"#.utf8), keepAlive: false)

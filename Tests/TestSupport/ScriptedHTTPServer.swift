@@ -122,3 +122,29 @@ public func shellOutput(_ command: String) -> [UInt8] {
     }
     return out
 }
+
+/// Sends `request` as raw bytes to 127.0.0.1:`port` and returns what comes back until the server
+/// closes or `timeoutSeconds` pass (for requests no HTTP client library would send).
+public func rawExchange(port: UInt16, _ request: [UInt8], timeoutSeconds: Int = 5) -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = port.bigEndian
+    let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard connected == 0 else { return "" }
+    var limit = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n <= 0 { break }
+        out += buffer[0..<n]
+        // One response is enough when it said it closes.
+        if String(decoding: out, as: UTF8.self).contains("\r\n\r\n") && String(decoding: out, as: UTF8.self).lowercased().contains("connection: close") { break }
+    }
+    return String(decoding: out, as: UTF8.self)
+}
