@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Module boundaries follow docs/DESIGN.md: drivers never see Linux, the core never sees C.
+// Module boundaries follow docs/architecture.md: drivers never see Linux, the core never sees C.
 let package = Package(
     name: "TagoEdge",
     platforms: [.macOS(.v15)],

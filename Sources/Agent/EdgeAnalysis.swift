@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import EdgeCore
+import Hardware
 
 /// An analysis run at the edge, after TagoIO's analysis model: a program gets a `context`
 /// (environment variables, a token, the analysis's name) and a `scope` (the readings that
@@ -75,6 +76,9 @@ public enum EdgeAnalysisRunner {
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 2)
         for fd in [toChild[0], toChild[1], fromChild[0], fromChild[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
+        // Nothing of the agent's reaches the program: its spool, sockets and connections, whether
+        // or not each was opened close-on-exec.
+        spawnActionsCloseFrom(&actions, 3)
         // The agent blocks SIGTERM and SIGINT in its threads; the analysis must not inherit that.
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -139,8 +143,20 @@ public enum EdgeAnalysisRunner {
         }
         if toChild[1] >= 0 { close(toChild[1]) }
         close(fromChild[0])
+        // The program may close its output and go on: the time limit holds until it has exited.
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno != EINTR) { break }
+            if r == 0, clock.nanoseconds() >= deadline, !result.timedOut {
+                result.timedOut = true
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                break
+            }
+            if r == 0 { clock.sleep(microseconds: 10_000) }
+        }
         if !result.timedOut, status & 0x7F == 0 { result.status = (status >> 8) & 0xFF }
         result.milliseconds = Int64((clock.nanoseconds() - start) / 1_000_000)
         if result.timedOut { result.log.append("killed after \(formatDuration(analysis.timeoutMilliseconds)) (the time limit)") }
@@ -148,12 +164,12 @@ public enum EdgeAnalysisRunner {
         for line in String(decoding: output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true) {
             let text = String(line)
             guard text.first == "{" || text.first == "[", let json = try? JSONValue.parse(text) else {
-                result.log.append(text)
+                result.log.append(redacting(token, in: text))
                 continue
             }
             let objects = json.arrayValue ?? [json]
             guard objects.allSatisfy({ $0["variable"] != nil }) else {
-                result.log.append(text)
+                result.log.append(redacting(token, in: text))
                 continue
             }
             for object in objects {
@@ -204,4 +220,11 @@ public func dataObjectToReading(_ v: JSONValue, now: Timestamp) throws -> Readin
         for (k, value) in members { metadata[k] = value.stringValue ?? value.serialized }
     }
     return Reading(variable: variable, value: value, unit: unit, time: time, metadata: metadata)
+}
+
+/// `text` with every occurrence of `token` replaced by `***` (a program that echoes its context
+/// must not put the token in the agent's log).
+func redacting(_ token: String, in text: String) -> String {
+    guard token.utf8.count >= 4, text.contains(token) else { return text }
+    return text.replacingOccurrences(token, with: "***")
 }

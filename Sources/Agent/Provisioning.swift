@@ -266,7 +266,7 @@ public enum Manifest {
     }
 }
 
-/// Requests per minute per route, from TagoIO's plans (TAGO_API.md).
+/// Requests per minute per route, from TagoIO's plans (TagoIO's plans: docs/provisioning.md).
 public struct AccountRateLimits: Sendable {
     public var perMinute: [String: Int]
 

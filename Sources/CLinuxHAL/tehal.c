@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -226,4 +227,8 @@ int tehal_clock_synchronised(void) {
     int state = adjtimex(&t);
     if (state < 0) return -errno;
     return (state != TIME_ERROR && !(t.status & STA_UNSYNC)) ? 1 : 0;
+}
+
+int tehal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int fd) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, fd);
 }

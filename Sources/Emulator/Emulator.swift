@@ -24,13 +24,13 @@ public final class Emulator: @unchecked Sendable {
         public init() {}
     }
 
-    /// TagoIO's Scale plan limits per minute (TAGO_API.md).
+    /// TagoIO's Scale plan limits per minute (TagoIO's plans: docs/provisioning.md).
     public static let scalePlanLimits: [String: Int] = [
         "POST /data": 15_000, "GET /data": 15_000, "GET /device/params": 5_000, "GET /info": 10_000,
         "POST /device": 5_000, "GET /device": 500, "POST /device/token": 2_000,
     ]
 
-    /// TagoIO's Free plan limits per minute on the Account API routes provisioning uses (TAGO_API.md).
+    /// TagoIO's Free plan limits per minute on the Account API routes provisioning uses (TagoIO's plans: docs/provisioning.md).
     public static let freePlanAccountLimits: [String: Int] = [
         "POST /device": 10, "GET /device": 50, "POST /device/token": 50,
     ]

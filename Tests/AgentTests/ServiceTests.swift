@@ -340,3 +340,80 @@ final class LogLines: @unchecked Sendable {
     func add(_ line: String) { lock.withLock { all.append(line) } }
     var lines: [String] { lock.withLock { all } }
 }
+
+@Suite struct PlaintextWarningTests {
+    func warnings(_ text: String) throws -> [String] { try AgentConfig.parse(text, file: "w.toml").warnings.map(\.description) }
+
+    @Test func aTokenThatWouldCrossTheNetworkInClearIsWarnedAbout() throws {
+        #expect(try warnings("[device]\napi = \"http://tago.example.com\"\n").contains { $0.contains("UNENCRYPTED") })
+        #expect(try warnings("[device]\napi = \"http://127.0.0.1:8480\"\n").allSatisfy { !$0.contains("UNENCRYPTED") })
+        #expect(try warnings("[device]\napi = \"https://api.tago.io\"\n").allSatisfy { !$0.contains("UNENCRYPTED") })
+        #expect(try warnings("[uplink]\ntransport = \"mqtt\"\n[mqtt]\nhost = \"mqtt.tago.io\"\n").contains { $0.contains("UNENCRYPTED") })
+        #expect(try warnings("[uplink]\ntransport = \"mqtt\"\n[mqtt]\nhost = \"mqtt.tago.io\"\ntls = true\nport = 8883\n").allSatisfy { !$0.contains("UNENCRYPTED") })
+        #expect(try warnings("[uplink]\ntransport = \"mqtt\"\n[mqtt]\nhost = \"localhost\"\n").allSatisfy { !$0.contains("UNENCRYPTED") })
+    }
+
+    @Test func theShippedConfigsSendNothingInClear() throws {
+        for name in ["raspberry-pi.toml", "bench.toml"] {
+            let config = try AgentConfig.load(path: repositoryRoot + "/config/" + name)
+            #expect(config.warnings.allSatisfy { !$0.description.contains("UNENCRYPTED") }, "\(name)")
+            #expect(config.mqtt.tls || ConfigLoader.isLoopback(config.mqtt.host), "\(name)")
+        }
+    }
+}
+
+@Suite struct DownlinkBoundsTests {
+    @Test func oversizedCrowdedAndFloodingDownlinksAreIgnored() throws {
+        let dir = makeTemporaryDirectory()
+        let clock = ManualClock()
+        let lines = LogLines()
+        let config = try AgentConfig.parse("[spool]\npath = \"\(dir)/spool\"\n[agent]\nparams_interval = \"off\"\n", file: "d.toml")
+        let r = try AgentRuntime(config: config, token: "t", environment: HardwareEnvironment(clock: clock), clock: clock,
+                                 makeUplink: { ScriptedUplink(spool: $0.spool, []) }, log: { _, line in lines.add(line) })
+        defer { r.stop() }
+        r.applyDownlink(String(repeating: "x", count: 5_000), from: "cmd")
+        r.applyDownlink((0..<40).map { "k\($0)=1" }.joined(separator: "\n"), from: "cmd")
+        #expect(lines.lines.filter { $0.contains("ignored") }.count == 2)
+        for _ in 0..<70 { r.applyDownlink("log_level=debug", from: "cmd") }
+        #expect(lines.lines.contains { $0.contains("messages a minute") })
+        #expect(r.remote.all["log_level"] == "debug")
+        clock.advance(milliseconds: 60_001)
+        r.applyDownlink("log_level=info", from: "cmd")
+        #expect(r.remote.all["log_level"] == "info")
+    }
+}
+
+@Suite struct AnalysisSandboxTests {
+    /// Before: once the program closed its output, the runner waited for it to exit with no
+    /// limit (`waitpid` without WNOHANG), so `sleep 30` held the analyses for 30 s, or forever.
+    @Test func theTimeLimitHoldsAfterTheProgramClosesItsOutput() {
+        var analysis = EdgeAnalysis(name: "quiet", program: "/bin/sh")
+        analysis.arguments = ["-c", "exec >&- 2>&-; sleep 30"]
+        analysis.timeoutMilliseconds = 300
+        let clock = SystemClock()
+        let start = clock.nanoseconds()
+        let run = EdgeAnalysisRunner.run(analysis, scope: [])
+        #expect(run.timedOut)
+        #expect(clock.nanoseconds() - start < 5_000_000_000)
+    }
+
+    /// Before: the program inherited every descriptor the agent opened without close-on-exec.
+    @Test func theProgramSeesNoneOfTheAgentsDescriptors() {
+        let inherited = open("/dev/null", O_RDONLY)  // no O_CLOEXEC, on purpose
+        defer { close(inherited) }
+        var analysis = EdgeAnalysis(name: "fds", program: "/bin/sh")
+        analysis.arguments = ["-c", "for f in /proc/$$/fd/*; do echo \"fd ${f##*/}\"; done"]
+        let run = EdgeAnalysisRunner.run(analysis, scope: [])
+        // 0, 1, 2, and the directory the shell's glob has open while it lists it.
+        #expect(Set(run.log).isSubset(of: ["fd 0", "fd 1", "fd 2", "fd 3"]))
+        #expect(inherited > 3 && !run.log.contains("fd \(inherited)"))
+    }
+
+    @Test func aLineThatEchoesTheTokenIsLoggedWithoutIt() {
+        var analysis = EdgeAnalysis(name: "echo", program: "/bin/sh")
+        analysis.arguments = ["-c", "cat"]
+        let run = EdgeAnalysisRunner.run(analysis, scope: [], token: "secret-device-token")
+        #expect(!run.log.joined().contains("secret-device-token"))
+        #expect(run.log.joined().contains("***"))
+    }
+}

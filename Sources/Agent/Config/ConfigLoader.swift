@@ -228,6 +228,7 @@ struct ConfigLoader {
             config.analyses.append(a)
         }
         finish(&top, valid: Self.topKeys)
+        config.warnings += Self.plaintextWarnings(config, file: file)
         var seen: [String: Int] = [:]
         for s in config.sensors {
             if let first = seen[s.name] {
@@ -448,5 +449,35 @@ struct ConfigLoader {
         }
         finish(&r, valid: valid)
         return s
+    }
+}
+
+extension ConfigLoader {
+    /// Loud warnings where the token would cross the network unencrypted: the HTTP uplink (or the
+    /// params poller) to an `http://` API, or MQTT without TLS, on a host that is not this machine.
+    static func plaintextWarnings(_ config: AgentConfig, file: String) -> [ConfigError] {
+        var warnings: [ConfigError] = []
+        let api = config.device.api.lowercased()
+        if api.hasPrefix("http://"), !isLoopback(host(ofURL: api)) {
+            warnings.append(ConfigError(file: file, line: nil, key: "device.api",
+                                        "\(config.device.api) is plain HTTP to another machine: the device token and every reading cross the network UNENCRYPTED; use https://"))
+        }
+        if config.uplink.transport == .mqtt, !config.mqtt.tls, !isLoopback(config.mqtt.host) {
+            warnings.append(ConfigError(file: file, line: nil, key: "mqtt.tls",
+                                        "MQTT to \(config.mqtt.host) without TLS: the login and every reading cross the network UNENCRYPTED; set tls = true (port 8883)"))
+        }
+        return warnings
+    }
+
+    static func host(ofURL url: String) -> String {
+        let rest = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        guard rest.count >= 3 else { return "" }
+        let authority = rest[2].split(separator: "@").last.map(String.init) ?? ""
+        if authority.hasPrefix("[") { return String(authority.dropFirst().prefix { $0 != "]" }) }
+        return String(authority.prefix { $0 != ":" })
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1" || host.hasPrefix("/")
     }
 }

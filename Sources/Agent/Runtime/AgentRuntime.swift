@@ -29,6 +29,8 @@ public final class AgentRuntime: @unchecked Sendable {
     private var outputLines: [String: GPIOOutputLine] = [:]
     private var outputStates: [String: Bool] = [:]
     private let startedAt: UInt64
+    /// When the last downlink messages came (the rate bound).
+    private var downlinkTimes: [UInt64] = []
 
     /// Opens the spool (creating its folder) and sets up the sensors. Throws `SpoolError` when the
     /// spool cannot be opened (locked by another agent, no permission).
@@ -234,17 +236,45 @@ extension AgentRuntime {
         return true
     }
 
+    /// The most a downlink message may carry: bytes, settings, and messages a minute. Whoever can
+    /// publish to the downlink topic can switch outputs (the broker's ACL decides who that is);
+    /// these bounds keep a compromised or looping publisher from flooding the agent.
+    static let downlinkMaxBytes = 4_096
+    static let downlinkMaxSettings = 32
+    static let downlinkPerMinute = 60
+
     /// `key=value` lines, or a JSON object of them, from the MQTT downlink topic.
     func applyDownlink(_ text: String, from topic: String) {
-        if case .object(let members)? = try? JSONValue.parse(text) {
-            for (k, v) in members { applySetting(key: k, value: v.stringValue ?? v.serialized, source: "mqtt \(topic)") }
+        let now = context.clock.nanoseconds()
+        let admitted = lock.withLock { () -> Bool in
+            downlinkTimes = downlinkTimes.filter { now &- $0 < 60_000_000_000 }
+            guard downlinkTimes.count < Self.downlinkPerMinute else { return false }
+            downlinkTimes.append(now)
+            return true
+        }
+        guard admitted else {
+            context.log(.warning, "mqtt \(topic): more than \(Self.downlinkPerMinute) messages a minute; ignored")
             return
         }
-        for line in text.split(separator: "\n") {
-            let kv = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
-            guard kv.count == 2 else { context.log(.warning, "mqtt \(topic): '\(line)' is not key=value"); continue }
-            applySetting(key: kv[0], value: kv[1], source: "mqtt \(topic)")
+        guard text.utf8.count <= Self.downlinkMaxBytes else {
+            context.log(.warning, "mqtt \(topic): a message of \(text.utf8.count) bytes (at most \(Self.downlinkMaxBytes)); ignored")
+            return
         }
+        var settings: [(String, String)] = []
+        if case .object(let members)? = try? JSONValue.parse(text) {
+            settings = members.map { ($0.0, $0.1.stringValue ?? $0.1.serialized) }
+        } else {
+            for line in text.split(separator: "\n") {
+                let kv = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
+                guard kv.count == 2 else { context.log(.warning, "mqtt \(topic): '\(line.prefix(80))' is not key=value"); continue }
+                settings.append((kv[0], kv[1]))
+            }
+        }
+        guard settings.count <= Self.downlinkMaxSettings else {
+            context.log(.warning, "mqtt \(topic): \(settings.count) settings in one message (at most \(Self.downlinkMaxSettings)); ignored")
+            return
+        }
+        for (k, v) in settings { applySetting(key: k, value: v, source: "mqtt \(topic)") }
     }
 }
 

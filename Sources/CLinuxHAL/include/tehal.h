@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <spawn.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -115,4 +116,8 @@ int tehal_clock_synchronised(void);
 #ifdef __cplusplus
 }
 #endif
+/// Adds "close every descriptor from `fd` up" to a spawn's file actions (glibc 2.34+, which Swift
+/// cannot see without _GNU_SOURCE). Returns 0 or an errno.
+int tehal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int fd);
+
 #endif

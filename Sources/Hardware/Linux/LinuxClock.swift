@@ -14,3 +14,10 @@ public func linuxClockIsSynchronised() -> Bool {
     default: return access("/run/systemd/timesync/synchronized", F_OK) == 0
     }
 }
+
+/// Makes a spawn close every descriptor from `fd` up in the child (what it inherits is only what
+/// the file actions give it). Returns 0 or an errno.
+@discardableResult
+public func spawnActionsCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ fd: Int32) -> Int32 {
+    tehal_spawn_addclosefrom(actions, fd)
+}
