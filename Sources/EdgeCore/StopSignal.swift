@@ -103,10 +103,11 @@ public final class StopSignal: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    /// Sleeps up to `milliseconds` on the clock, returning early when stopped or poked, beating
+    /// Sleeps up to `milliseconds` on the clock, returning early when stopped (or poked, for a
+    /// sleeper that asks: services sharing one signal must not wake each other), beating
     /// `heartbeat` at least every `beatEvery` milliseconds meanwhile. Returns false if stopped.
     @discardableResult
-    public func sleep(milliseconds: Int64, heartbeat: Heartbeat? = nil, beatEvery: Int64 = 1_000) -> Bool {
+    public func sleep(milliseconds: Int64, heartbeat: Heartbeat? = nil, beatEvery: Int64 = 1_000, wakeOnPoke: Bool = false) -> Bool {
         let deadline = clock.nanoseconds().addingSaturating(nanoseconds(milliseconds: milliseconds))
         let slice = nanoseconds(milliseconds: max(beatEvery, 1))
         pthread_mutex_lock(mutex)
@@ -115,7 +116,7 @@ public final class StopSignal: @unchecked Sendable {
         let me = nextSleeper
         nextSleeper += 1
         defer { sleepers[me] = nil }
-        while !stopped && pokes == poked {
+        while !stopped && !(wakeOnPoke && pokes != poked) {
             let now = clock.nanoseconds()
             heartbeat?.beat(now)
             sleepers[me] = now

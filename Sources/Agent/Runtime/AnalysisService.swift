@@ -54,7 +54,7 @@ final class AnalysisService: AgentService {
             guard let (i, scope) = work else {
                 let soonest = due.min() ?? UInt64.max
                 let wait = soonest == UInt64.max ? 60_000 : Int64(min((soonest &- now) / 1_000_000 + 1, 60_000))
-                stop.sleep(milliseconds: max(wait, 1), heartbeat: heartbeat, beatEvery: beatEvery)
+                stop.sleep(milliseconds: max(wait, 1), heartbeat: heartbeat, beatEvery: beatEvery, wakeOnPoke: true)
                 continue
             }
             let analysis = analyses[i]
