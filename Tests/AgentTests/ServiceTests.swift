@@ -320,9 +320,13 @@ final class ListedParams: ParamsSource, @unchecked Sendable {
     @Test func stopJoinsBeforeTheSpoolClosesAndNothingIsWrittenAfter() throws {
         let dir = makeTemporaryDirectory()
         let clock = ManualClock()
-        let r = try runtime(try config(dir, interval: "1s"), clock: clock, uplink: { ScriptedUplink(spool: $0.spool, [.idle]) }, params: ListedParams())
+        // The uplink holds everything, so the readings are still pending when the spool reopens
+        // (a scripted uplink that acknowledged them raced the sampler and left it empty).
+        let held = UplinkStep.wait(milliseconds: 600_000, reason: "held", kind: .transient)
+        let r = try runtime(try config(dir, interval: "1s"), clock: clock, uplink: { ScriptedUplink(spool: $0.spool, [held]) }, params: ListedParams())
         r.start()
         #expect(advance(clock, by: 5_000, step: 1_000, parked: r.supervisor.stopSignal, sleepers: 4))
+        #expect(r.snapshot.sampled > 0)
         r.stop()
         #expect(r.supervisor.stopSignal.sleeping == 0)
         #expect(throws: SpoolError.self) { try r.spool.append([[1, 2, 3]]) }
