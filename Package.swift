@@ -28,10 +28,12 @@ let package = Package(
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // One libmosquitto client, used as its documentation requires.
         .target(name: "MQTT", dependencies: ["CMosquitto", "EdgeCore"]),
-        // Uplinks, HTTP and MQTT: drain a spool, retry with backoff.
-        .target(name: "Uplink", dependencies: ["EdgeCore", "TagoKit", "MQTT"]),
+        // TagoTiP held to its spec: builder and strict parser for frames, bodies, acks; no Foundation.
+        .target(name: "TagoTiP"),
+        // Uplinks, HTTP, MQTT and TagoTiP: drain a spool, retry with backoff.
+        .target(name: "Uplink", dependencies: ["EdgeCore", "TagoKit", "MQTT", "TagoTiP"]),
         // The local TagoIO emulator: a real HTTP server with TagoIO's behaviour and faults on demand.
-        .target(name: "Emulator", dependencies: ["EdgeCore", "TagoKit", "MQTT"]),
+        .target(name: "Emulator", dependencies: ["EdgeCore", "TagoKit", "MQTT", "TagoTiP"]),
         // CRC-32C with the CPU's instruction where there is one (the spool checks every frame it reads).
         .target(name: "CChecksum"),
         // The persistent ring buffer of readings waiting for the cloud.
@@ -50,6 +52,7 @@ let package = Package(
         // What the test suites share: temporary folders, waiting for a condition, seeded randomness.
         .target(name: "TestSupport", dependencies: ["EdgeCore"], path: "Tests/TestSupport"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "TestSupport"]),
+        .testTarget(name: "TagoTiPTests", dependencies: ["TagoTiP", "TestSupport"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
         .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore", "TestSupport"]),

@@ -66,3 +66,14 @@ public struct SeededRandom: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Appends TagoTiP payloads, one a line, to the file `TAGOEDGE_TIP_CORPUS` names (when set), for
+/// `scripts/tagotip-crosscheck` to run through TagoIO's reference codec.
+public func recordTagoTiPCorpus(_ payloads: [[UInt8]]) {
+    guard let path = getenv("TAGOEDGE_TIP_CORPUS").map({ String(cString: $0) }), let f = fopen(path, "a") else { return }
+    for p in payloads {
+        _ = p.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        fputc(0x0A, f)
+    }
+    fclose(f)
+}
