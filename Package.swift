@@ -39,7 +39,7 @@ let package = Package(
         // The persistent ring buffer of readings waiting for the cloud.
         .target(name: "Spool", dependencies: ["EdgeCore", "CChecksum"]),
         // Configuration file, sensor assembly, and (later) the scheduler and lifecycle.
-        .target(name: "Agent", dependencies: ["EdgeCore", "Hardware", "Sensors", "Spool", "TagoKit", "Uplink", "MQTT"]),
+        .target(name: "Agent", dependencies: ["EdgeCore", "Hardware", "Sensors", "Spool", "TagoKit", "Uplink", "MQTT", "TagoTiP"]),
         .executableTarget(
             name: "tagoedge",
             dependencies: [
@@ -55,12 +55,12 @@ let package = Package(
         .testTarget(name: "TagoTiPTests", dependencies: ["TagoTiP", "TestSupport"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "EdgeCore"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Hardware", "EdgeCore"]),
-        .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore", "TestSupport"]),
+        .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore", "TestSupport", "TagoTiP"]),
         // Against a real mosquitto broker that each test starts on a free loopback port.
-        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Uplink", "Spool", "EdgeCore", "Emulator", "TagoKit", "Agent", "tagoedge"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Uplink", "Spool", "EdgeCore", "Emulator", "TagoKit", "Agent", "tagoedge", "TagoTiP", "TestSupport"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore", "CChecksum"], exclude: ["Fixtures"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore", "Spool", "Uplink", "TagoKit", "TestSupport"]),
         // Runs the built `tagoedge` binary as a user or script would.
-        .testTarget(name: "CLITests", dependencies: ["EdgeCore", "Spool", "Emulator", "TagoKit", "tagoedge"]),
+        .testTarget(name: "CLITests", dependencies: ["EdgeCore", "Spool", "Emulator", "TagoKit", "tagoedge", "TestSupport"]),
     ]
 )

@@ -97,7 +97,9 @@ public struct Doctor {
 
     private func tokenCheck(_ config: AgentConfig, _ checks: inout [DoctorCheck]) -> String? {
         guard let source = config.device.token else {
-            if config.uplink.transport == .mqtt {
+            if config.uplink.transport == .tagotip {
+                checks.append(DoctorCheck("token", "[device] token", .skipped, "no device token: TagoTiP logs in with [tagotip] token; no configuration_params"))
+            } else if config.uplink.transport == .mqtt {
                 checks.append(DoctorCheck("token", "[device] token", .skipped, "no device token: MQTT without a password, and no configuration_params"))
             } else {
                 checks.append(DoctorCheck("token", "[device] token", .failed, "no device token in \(options.configPath)",

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import EdgeCore
+import TagoTiP
 import TagoKit
 
 /// A local TagoIO: the Device API and the Account API subset fleets use, with TagoIO's documented
@@ -19,6 +20,10 @@ public final class Emulator: @unchecked Sendable {
         public var rateWindowMilliseconds: Int64 = 60_000
         public var dataDirectory: String?
         public var faults = EmulatorFaults()
+        /// TagoTiP: the profiles' Authorization Tokens (`at` + 32 hex) the server knows.
+        public var tipAuthorizationTokens: [String] = []
+        /// TagoTiP: device serials, each with the device token of the device it names.
+        public var tipDevices: [String: String] = [:]
         /// Records a mutable device holds (TagoIO: 50,000).
         public var mutableRecordLimit = 50_000
         public init() {}
@@ -36,11 +41,12 @@ public final class Emulator: @unchecked Sendable {
     ]
 
     public let options: Options
-    private let lock = Lock()
-    private var devices: [String: EmuDevice] = [:]
+    let lock = Lock()
+    var devices: [String: EmuDevice] = [:]
     private var deviceOrder: [String] = []
-    private var tokens: [String: EmuToken] = [:]
-    private var faults: EmulatorFaults
+    var tokens: [String: EmuToken] = [:]
+    var faults: EmulatorFaults
+    let tip = TipServerState()
     private var minute: Int64 = 0
     private var routeCounts: [String: Int] = [:]
     private var stats: [String: Int] = [:]
@@ -58,6 +64,14 @@ public final class Emulator: @unchecked Sendable {
         for token in options.deviceTokens where tokens[token] == nil {
             let device = makeDevice(name: "bench-\(deviceOrder.count + 1)", type: "mutable")
             tokens[token] = EmuToken(token: token, name: "default", permission: "full", deviceID: device.id, expire: "never", createdAt: now())
+        }
+        tip.hashes = Set(options.tipAuthorizationTokens.map { Tip.authorizationHash(token: $0) })
+        for (serial, token) in options.tipDevices.sorted(by: { $0.key < $1.key }) {
+            if tokens[token] == nil {
+                let device = makeDevice(name: serial, type: "mutable")
+                tokens[token] = EmuToken(token: token, name: "default", permission: "full", deviceID: device.id, expire: "never", createdAt: now())
+            }
+            devices[tokens[token]!.deviceID]?.serial = serial
         }
         dirty = true
         save()
@@ -130,7 +144,7 @@ public final class Emulator: @unchecked Sendable {
 
     // MARK: helpers
 
-    private func now() -> Int64 { SystemClock().now().millisecondsSince1970 }
+    func now() -> Int64 { SystemClock().now().millisecondsSince1970 }
 
     private func newID() -> String {
         idCounter += 1
@@ -157,20 +171,20 @@ public final class Emulator: @unchecked Sendable {
         return d
     }
 
-    private func count(_ key: String, _ by: Int = 1) { stats[key, default: 0] += by }
+    func count(_ key: String, _ by: Int = 1) { stats[key, default: 0] += by }
 
     struct Failure: Error {
         var status: Int
         var message: String
     }
 
-    private func ok(_ result: JSONValue, status: Int = 200) -> ServerAction {
+    func ok(_ result: JSONValue, status: Int = 200) -> ServerAction {
         count("responses_\(status)")
         return .respond(status: status, headers: [("Content-Type", "application/json")],
                         body: Array(JSONValue.object([("status", .bool(true)), ("result", result)]).serialized.utf8))
     }
 
-    private func fail(_ status: Int, _ message: String, headers: [(String, String)] = []) -> ServerAction {
+    func fail(_ status: Int, _ message: String, headers: [(String, String)] = []) -> ServerAction {
         count("responses_\(status)")
         return .respond(status: status, headers: [("Content-Type", "application/json")] + headers,
                         body: Array(JSONValue.object([("status", .bool(false)), ("message", .string(message))]).serialized.utf8))
@@ -198,6 +212,7 @@ public final class Emulator: @unchecked Sendable {
         }
         if latency > 0 { usleep(UInt32(latency) * 1000) }
         if let action { return action }
+        if r.path.hasPrefix("/v1/tip/") { return tipHTTP(r) }
         return lock.withLock {
             let answer = route(r)
             if faults.dropResponseRate > 0, random() < faults.dropResponseRate {
@@ -208,7 +223,7 @@ public final class Emulator: @unchecked Sendable {
         }
     }
 
-    private func random() -> Double {
+    func random() -> Double {
         rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
         return Double(rng >> 11) / Double(1 << 53)
     }
@@ -321,7 +336,7 @@ public final class Emulator: @unchecked Sendable {
         }
     }
 
-    private func insert(_ objects: [JSONValue], into device: EmuDevice) -> Result<Int, Failure> {
+    func insert(_ objects: [JSONValue], into device: EmuDevice) -> Result<Int, Failure> {
         for (i, o) in objects.enumerated() {
             if let problem = tagoDataObjectProblem(o) { return .failure(Failure(status: 400, message: "data[\(i)]: \(problem)")) }
             if let poison = faults.rejectVariable, o["variable"]?.stringValue?.lowercased() == poison {
@@ -618,8 +633,14 @@ public final class Emulator: @unchecked Sendable {
             } catch {
                 return lock.withLock { fail(400, error.description) }
             }
+        case ("POST", "/_emulator/tagotip/cmd"):
+            guard let serial = r.queryValue("serial"), Tip.isValidSerial(serial), !r.body.isEmpty, r.body.count <= 4096 else {
+                return lock.withLock { fail(400, "POST /_emulator/tagotip/cmd?serial=SERIAL with the command as the body (at most 4 KiB)") }
+            }
+            queueTipCommand(serial: serial, String(decoding: r.body, as: UTF8.self))
+            return lock.withLock { ok(.string("queued")) }
         default:
-            return lock.withLock { fail(404, "GET /_emulator/stats or POST /_emulator/faults") }
+            return lock.withLock { fail(404, "GET /_emulator/stats, POST /_emulator/faults or POST /_emulator/tagotip/cmd") }
         }
     }
 

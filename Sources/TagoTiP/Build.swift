@@ -331,3 +331,39 @@ extension TipAck {
         return out
     }
 }
+
+extension TipVariable {
+    /// This variable as it appears inside `[…]`, checked against the grammar.
+    public func encoded() throws(TipError) -> [UInt8] {
+        var out: [UInt8] = []
+        try append(to: &out)
+        return out
+    }
+}
+
+/// A structured body assembled from variables encoded one at a time (`TipVariable.encoded()`),
+/// so a sender can stop at the limits without encoding the body again for each variable.
+public struct TipBodyWriter: Sendable {
+    public private(set) var count = 0
+    private var bytes: [UInt8] = [UInt8(ascii: "[")]
+    /// The body stays at or under this many bytes.
+    public let maxBytes: Int
+
+    public init(maxBytes: Int = Tip.maxFrameBytes) {
+        self.maxBytes = maxBytes
+    }
+
+    /// Adds an encoded variable; false (and nothing added) when the body would hold more than
+    /// 100 variables or `maxBytes` bytes.
+    public mutating func append(_ variable: [UInt8]) -> Bool {
+        let size = bytes.count + (count > 0 ? 1 : 0) + variable.count + 1
+        guard count < Tip.maxVariables, size <= maxBytes else { return false }
+        if count > 0 { bytes.append(Tip.semicolon) }
+        bytes += variable
+        count += 1
+        return true
+    }
+
+    /// `[v;v;…]`; nil while empty (an empty block is not valid).
+    public var body: [UInt8]? { count > 0 ? bytes + [UInt8(ascii: "]")] : nil }
+}

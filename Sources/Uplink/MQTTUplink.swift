@@ -7,12 +7,8 @@ import TagoKit
 
 /// How the MQTT uplink publishes.
 public struct MQTTUplinkSettings: Sendable {
-    public enum Format: String, Sendable { case json, tagotip }
-    /// `tago/data/post` by default. For TagoTiP: `$tip/{serial}/push` with `{serial}` filled in.
+    /// `tago/data/post` by default. (TagoTiP has an uplink of its own: `TagoTiPUplink`.)
     public var topic = "tago/data/post"
-    public var format = Format.json
-    /// TagoTiP: the device serial used in the topics.
-    public var serial = "tagoedge"
     /// Readings per message at most.
     public var batchSize = 100
     /// A message's payload stays under this (a batch is split, never truncated).
@@ -27,12 +23,7 @@ public struct MQTTUplinkSettings: Sendable {
     public var statusRetain = false
     /// Messages arriving here are handed to the agent (configuration, output commands).
     public var downlinkTopic: String?
-    /// TagoTiP: where the `!N|` counter is kept across restarts.
-    public var sequenceFile: String?
-
     public init() {}
-
-    var resolvedTopic: String { topic.replacingOccurrences("{serial}", with: serial) }
 }
 
 /// Publishes the spool over MQTT with QoS 1. Readings leave the spool only when the broker
@@ -62,15 +53,12 @@ public final class MQTTUplink {
     private var nextConnect: UInt64 = 0
     private var lastError = ""
     private var lastErrorKind = UplinkStep.WaitKind.transient
-    private var tipSequence: UInt64 = 0
     private var downlink: [(topic: String, payload: [UInt8])] = []
     private var transcoder = ReadingJSONTranscoder()
     private let topic: String
     public private(set) var published = 0
     public private(set) var acknowledged = 0
     public private(set) var reconnects = 0
-    /// TagoTiP `ERR|…` replies seen.
-    public private(set) var tipErrors: [String] = []
 
     public init(spool: Spool, options: MQTTOptions, settings: MQTTUplinkSettings, deadLetters: DeadLetterFile,
                 clock: MonotonicClock & WallClock = SystemClock(), clockGuard: ClockGuard? = nil,
@@ -84,13 +72,10 @@ public final class MQTTUplink {
         var o = options
         if let status = settings.statusTopic { o.will = (status, "offline", settings.statusRetain) }
         self.options = o
-        self.topic = settings.resolvedTopic
-        if let file = settings.sequenceFile, let text = try? readTextFile(file), let n = UInt64(text.split(separator: "\n").first ?? "") {
-            tipSequence = n
-        }
+        self.topic = settings.topic
     }
 
-    /// Messages received on the downlink topic (and TagoTiP commands) since the last call.
+    /// Messages received on the downlink topic since the last call.
     public func takeDownlink() -> [(topic: String, payload: [UInt8])] {
         defer { downlink.removeAll() }
         return downlink
@@ -120,20 +105,9 @@ public final class MQTTUplink {
             c.onPublished = { [unowned self] mid in
                 if let i = inflight.firstIndex(where: { $0.mid == mid }) { inflight[i].acked = true }
             }
-            c.onMessage = { [unowned self] topic, payload in
-                if settings.format == .tagotip, topic == "$tip/\(settings.serial)/ack" {
-                    switch TagoTiP.Reply(String(decoding: payload, as: UTF8.self)) {
-                    case .error(let reason): tipErrors.append(reason)
-                    case .command: downlink.append((topic, payload))
-                    default: break
-                    }
-                } else {
-                    downlink.append((topic, payload))
-                }
-            }
+            c.onMessage = { [unowned self] topic, payload in downlink.append((topic, payload)) }
             try c.connect()
             if let topic = settings.downlinkTopic { try c.subscribe(topic) }
-            if settings.format == .tagotip { try c.subscribe("$tip/\(settings.serial)/ack") }
             if let status = settings.statusTopic { _ = try c.publish(topic: status, payload: Array("online".utf8), retain: settings.statusRetain) }
             connection = c
             if attempt > 0 { reconnects += 1 }
@@ -259,20 +233,14 @@ public final class MQTTUplink {
         let limit: Int
         var length = 0
         var first: UInt64 = 0, last: UInt64 = 0, count = 0
-        var items: [String] = []
-        /// The TagoTiP items' bytes with their separators, as the payload will hold them.
-        var itemBytes = 0
-
-        init(buffer: MessageBuffer, transcoder: ReadingJSONTranscoder, json: Bool, limit: Int) {
+        init(buffer: MessageBuffer, transcoder: ReadingJSONTranscoder, limit: Int) {
             self.buffer = buffer
             self.bytes = buffer.bytes
             self.capacity = buffer.capacity
             self.transcoder = transcoder
             self.limit = limit
-            if json {
-                bytes[0] = UInt8(ascii: "[")
-                length = 1
-            }
+            bytes[0] = UInt8(ascii: "[")
+            length = 1
         }
 
         mutating func reserve(_ n: Int) {
@@ -316,35 +284,17 @@ public final class MQTTUplink {
             take(seq, reading: true)
             return true
         }
-
-        /// A TagoTiP item; false when the message is full.
-        mutating func addItem(_ seq: UInt64, _ item: String) -> Bool {
-            let size = itemBytes + item.utf8.count
-            if count > 0 && (size > limit || items.count >= TagoTiP.maxVariables) { return false }
-            items.append(item)
-            itemBytes += item.utf8.count + 2
-            take(seq, reading: true)
-            return true
-        }
-
-        mutating func replace(with text: [UInt8]) {
-            reserve(text.count)
-            text.withUnsafeBufferPointer { bytes.update(from: $0.baseAddress!, count: $0.count) }
-            length = text.count
-        }
     }
 
     /// Encodes the records after those already encoded into one message, reading them in place
     /// in the spool and writing their JSON straight into `buffer`.
     private func nextMessage(into buffer: MessageBuffer) -> Message? {
-        let json = settings.format == .json
-        var builder = Builder(buffer: buffer, transcoder: transcoder, json: json,
-                              limit: json ? settings.maxPayloadBytes : min(settings.maxPayloadBytes, TagoTiP.maxBytes) - 32)
+        var builder = Builder(buffer: buffer, transcoder: transcoder, limit: settings.maxPayloadBytes)
         let walked: Bool = withUnsafeMutablePointer(to: &builder) { b in
             do {
                 try spool.visit(after: encodedThrough, maxRecords: settings.batchSize) { seq, record in
-                    if json, let taken = b.pointee.addEncoded(seq, record) { return taken }
-                    return add(seq, record, to: b, json: json)
+                    if let taken = b.pointee.addEncoded(seq, record) { return taken }
+                    return add(seq, record, to: b)
                 }
                 return true
             } catch {
@@ -354,23 +304,17 @@ public final class MQTTUplink {
         transcoder = builder.transcoder
         guard walked, builder.last > 0 else { return nil }
         if builder.count == 0 { return Message(buffer: buffer, length: 0, first: builder.first, last: builder.last, count: 0) }
-        if !json {
-            tipSequence += 1
-            persistSequence()
-            builder.replace(with: Array(TagoTiP.payload(sequence: tipSequence, items: builder.items).utf8))
-        } else {
-            builder.reserve(builder.length + 1)
-            builder.bytes[builder.length] = UInt8(ascii: "]")
-            builder.length += 1
-        }
+        builder.reserve(builder.length + 1)
+        builder.bytes[builder.length] = UInt8(ascii: "]")
+        builder.length += 1
         return Message(buffer: buffer, length: builder.length, first: builder.first, last: builder.last, count: builder.count)
     }
 
     /// A record the transcoder declined: decoded to a `Reading` (dead-lettered if it does not
-    /// decode), placed by the clock guard, and added as a data object or a TagoTiP item. Apart
+    /// decode), placed by the clock guard, and added as a data object. Apart
     /// from the walk's callback, which stays small for the common case.
     @inline(never)
-    private func add(_ seq: UInt64, _ record: UnsafeRawBufferPointer, to b: UnsafeMutablePointer<Builder>, json: Bool) -> Bool {
+    private func add(_ seq: UInt64, _ record: UnsafeRawBufferPointer, to b: UnsafeMutablePointer<Builder>) -> Bool {
         guard var reading = ReadingCodec.decode(Array(record)) else {
             try? deadLetters.record(seq: seq, status: nil, reason: "the spool record is not a reading this version can decode",
                                     object: .string("\(record.count) bytes"), at: clock.now())
@@ -378,17 +322,9 @@ public final class MQTTUplink {
             return true
         }
         if let clockGuard, !clockGuard.resolve(&reading) { return false }  // held until the clock is trusted
-        if json {
-            var object: [UInt8] = []
-            reading.appendDataObjectJSON(to: &object)
-            return b.pointee.addObject(seq, object)
-        }
-        return b.pointee.addItem(seq, TagoTiP.item(reading))
-    }
-
-    private func persistSequence() {
-        guard let file = settings.sequenceFile else { return }
-        writeFileAtomically(file, Array("\(tipSequence)\n".utf8))
+        var object: [UInt8] = []
+        reading.appendDataObjectJSON(to: &object)
+        return b.pointee.addObject(seq, object)
     }
 
     /// Announces `offline` (if a status topic is set) and disconnects cleanly.

@@ -29,6 +29,8 @@ struct Run: ParsableCommand {
         } else if bench {
             token = "bench-device-token"
             printError("note: no device token set (\(agentConfig.device.token?.description ?? "[device] token is missing")); the bench emulator uses its own")
+        } else if agentConfig.uplink.transport == .tagotip && agentConfig.device.token == nil {
+            token = ""  // TagoTiP logs in with [tagotip] token; without a device token, no configuration_params
         } else {
             guard let source = agentConfig.device.token else { throw ValidationError("\(config): [device] token is required to upload") }
             do {
@@ -41,7 +43,7 @@ struct Run: ParsableCommand {
         blockTerminationSignals()  // before any thread starts
         var emulator: Emulator?
         if bench {
-            emulator = try startBenchEmulator(api: agentConfig.device.api, token: token)
+            emulator = try startBenchEmulator(agentConfig, token: token)
         }
         let clock = SystemClock()
         // systemd: READY once running; STATUS, and WATCHDOG only while every service shows life
@@ -49,10 +51,16 @@ struct Run: ParsableCommand {
         let systemd = SystemdNotifier()
         let current = CurrentRuntime(try makeRuntime(agentConfig, token: token, clock: clock, systemd: systemd))
         let sensors = agentConfig.sensors.filter(\.enabled).count
-        let target = agentConfig.uplink.transport == .http ? agentConfig.device.api : "mqtt://\(agentConfig.mqtt.host):\(agentConfig.mqtt.port)"
+        let target = switch agentConfig.uplink.transport {
+        case .http: agentConfig.device.api
+        case .mqtt: "mqtt://\(agentConfig.mqtt.host):\(agentConfig.mqtt.port)"
+        case .tagotip: "TagoTiP \(agentConfig.tagotip.url) as \(agentConfig.tagotip.serial ?? "")"
+        }
         print("tagoedge \(TagoEdge.version): \(sensors) sensor(s), spool \(agentConfig.spool.path), uploading to \(target)")
-        current.runtime.start()
+        // READY first: the spool is open and the config valid, and the status service's first
+        // WATCHDOG/STATUS must not reach systemd before it (they raced under load).
         systemd.notify("READY=1\nSTATUS=sampling \(sensors) sensor(s)")
+        current.runtime.start()
         let housekeeping = StopSignal(clock: clock)
         let every = bench ? min(statusEvery, 2) : statusEvery
         if every > 0 {
@@ -121,7 +129,8 @@ struct Run: ParsableCommand {
     }
 
     /// An emulator at the config's loopback API address, with the device token pre-created.
-    func startBenchEmulator(api: String, token: String) throws -> Emulator? {
+    func startBenchEmulator(_ config: AgentConfig, token: String) throws -> Emulator? {
+        let api = config.device.api
         guard api.hasPrefix("http://") else { throw ValidationError("--bench needs [device] api = \"http://127.0.0.1:PORT\"; it is \(api)") }
         let hostPort = api.dropFirst(7).split(separator: "/").first.map(String.init) ?? ""
         let parts = hostPort.split(separator: ":")
@@ -131,6 +140,11 @@ struct Run: ParsableCommand {
         var options = Emulator.Options()
         options.deviceTokens = [token]
         options.profileTokens = ["bench-profile-token"]
+        // TagoTiP over HTTP to the bench emulator: it knows the [tagotip] token and serial.
+        if config.uplink.transport == .tagotip, let serial = config.tagotip.serial, let tipToken = try? config.tagotip.token?.resolve().token {
+            options.tipAuthorizationTokens = [tipToken]
+            options.tipDevices = [serial: token]
+        }
         let emulator = try Emulator(options: options)
         do {
             _ = try emulator.start(host: "127.0.0.1", port: port)

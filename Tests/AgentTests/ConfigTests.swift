@@ -171,8 +171,24 @@ func configErrors(_ text: String) -> [ConfigError] {
         #expect(plain.mqtt.tls)
         #expect(plain.mqtt.username == "Token")
         #expect(plain.mqtt.topic == "tago/data/post")
-        let tip = try AgentConfig.parse("[mqtt]\nformat = \"tagotip\"\nserial = \"gw-7\"\n", file: "m.toml")
-        #expect(tip.mqtt.topic == "$tip/{serial}/push")
+        // The first versions' TagoTiP config is read as the TagoTiP uplink over that broker.
+        let legacy = try AgentConfig.parse("[device]\ntoken = \"env:T\"\n[uplink]\ntransport = \"mqtt\"\n[mqtt]\nformat = \"tagotip\"\nserial = \"gw-7\"\nhost = \"mqtt.tip.us-e1.tago.io\"\nport = 8883\ntls = true\n", file: "m.toml")
+        #expect(legacy.uplink.transport == .tagotip)
+        #expect(legacy.tagotip.serial == "gw-7" && legacy.tagotip.url == "mqtts://mqtt.tip.us-e1.tago.io:8883" && legacy.tagotip.token == .environment("T"))
+        #expect(legacy.warnings.contains { $0.description.contains("deprecated") })
+    }
+
+    @Test func tagoTiPTable() throws {
+        let c = try AgentConfig.parse("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"gw-7\"\ntoken = \"env:TIP\"\nurl = \"https://http.tip.eu-w1.tago.io\"\n", file: "t.toml")
+        #expect(c.tagotip.endpoint?.binding == .http && c.tagotip.endpoint?.port == 443 && c.tagotip.endpoint?.tls == true)
+        #expect(try AgentConfig.parse("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"g\"\ntoken = \"env:T\"\n", file: "t.toml").tagotip.endpoint?.host == "mqtt.tip.us-e1.tago.io")
+        let plain = try AgentConfig.parse("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"g\"\ntoken = \"env:T\"\nurl = \"mqtt://203.0.113.7\"\n", file: "t.toml")
+        #expect(plain.warnings.contains { $0.description.contains("UNENCRYPTED") })
+        let errors = configErrors("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"gw 7\"\nurl = \"udp://x\"\nbatch_size = 101\n[[sensor]]\nname = \"Board\"\ndriver = \"board\"\n")
+        let text = errors.map(\.description).joined(separator: "\n")
+        #expect(text.contains("tagotip.serial") && text.contains("tagotip.url") && text.contains("tagotip.batch_size"), "\(text)")
+        let names = configErrors("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"g\"\ntoken = \"env:T\"\n[[sensor]]\nname = \"Board\"\ndriver = \"board\"\n")
+        #expect(names.contains { $0.description.contains("'Board_temperature' is not a TagoTiP name") }, "\(names)")
     }
 
     @Test func mistakesAreNamed() {

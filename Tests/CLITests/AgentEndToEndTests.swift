@@ -249,10 +249,14 @@ final class AgentTestSetup {
     let port: UInt16
     let dir = NSTemporaryDirectory() + "tagoedge-agent-\(UUID().uuidString)"
 
-    init(deviceToken: String, profileToken: String? = nil) throws {
+    init(deviceToken: String, profileToken: String? = nil, tip: (token: String, serial: String)? = nil) throws {
         var options = Emulator.Options()
         options.deviceTokens = [deviceToken]
         options.profileTokens = profileToken.map { [$0] } ?? []
+        if let tip {
+            options.tipAuthorizationTokens = [tip.token]
+            options.tipDevices = [tip.serial: deviceToken]
+        }
         emulator = try Emulator(options: options)
         port = try emulator.start()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -189,31 +189,6 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
         uplink.close()
     }
 
-    @Test func tagoTiPPayloadsKeepTheirCounterAcrossRestarts() throws {
-        let broker = try Broker()
-        let sub = try Subscriber(broker, topic: "$tip/gw42/push")
-        let spool = MemorySpool(capacityBytes: 1 << 20)
-        try spool.append(readings(1...3) + [ReadingCodec.encode(Reading(variable: "door", value: .bool(true), unit: nil, time: Timestamp(millisecondsSince1970: 5), metadata: ["k": "v"]))])
-        let sequenceFile = NSTemporaryDirectory() + "tip-\(UUID().uuidString)"
-        defer { unlink(sequenceFile) }
-        var settings = MQTTUplinkSettings()
-        settings.format = .tagotip
-        settings.serial = "gw42"
-        settings.topic = "$tip/{serial}/push"
-        settings.sequenceFile = sequenceFile
-        var uplink: MQTTUplink? = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
-        for _ in 0..<30 { _ = uplink?.step(waitMilliseconds: 20); sub.pump() }
-        uplink?.close()
-        let first = try #require(sub.messages.first.map { String(decoding: $0.payload, as: UTF8.self) })
-        #expect(first == "!1|[counter:=1@1780000000001; counter:=2@1780000000002; counter:=3@1780000000003; door?=true@5{k=v}]")
-        try spool.append(readings(4...4))
-        uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
-        for _ in 0..<30 { _ = uplink?.step(waitMilliseconds: 20); sub.pump() }
-        #expect(sub.messages.last.map { String(decoding: $0.payload, as: UTF8.self) }?.hasPrefix("!2|[counter:=4") == true)
-        #expect(TagoTiP.Reply("ERR|invalid_payload") == .error("invalid_payload"))
-        #expect(TagoTiP.Reply("OK|7") == .ok(7))
-    }
-
     @Test func statusLastWillAndDownlink() throws {
         let broker = try Broker()
         let status = try Subscriber(broker, topic: "gw/status")

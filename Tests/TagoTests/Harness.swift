@@ -6,6 +6,9 @@ import TagoKit
 final class LocalTago {
     static let deviceToken = "test-device-token-0001"
     static let profileToken = "p-test-profile-token"
+    /// TagoTiP: the profile's Authorization Token (the spec's example) and the device's serial.
+    static let tipToken = "ate2bd319014b24e0a8aca9f00aea4c0d0"
+    static let serial = "gw-0042"
     let emulator: Emulator
     let port: UInt16
     let http: CurlHTTPClient
@@ -15,6 +18,8 @@ final class LocalTago {
         options.deviceTokens = [Self.deviceToken]
         options.profileTokens = [Self.profileToken]
         options.rateLimits = rateLimits
+        options.tipAuthorizationTokens = [Self.tipToken]
+        options.tipDevices = [Self.serial: Self.deviceToken]
         emulator = try Emulator(options: options)
         port = try emulator.start()
         var http = CurlHTTPClient.Options()

@@ -55,17 +55,56 @@ extension AgentConfig {
     public var mqttUplinkSettings: MQTTUplinkSettings {
         var settings = MQTTUplinkSettings()
         settings.topic = mqtt.topic
-        settings.format = mqtt.format == .tagotip ? .tagotip : .json
-        settings.serial = mqtt.serial ?? "tagoedge"
         settings.batchSize = mqtt.batchSize
         settings.inflightWindow = mqtt.inflight
         settings.maxPayloadBytes = mqtt.maxPayloadBytes
         settings.statusTopic = mqtt.statusTopic
         settings.downlinkTopic = mqtt.downlinkTopic
-        settings.sequenceFile = spool.path + ".tagotip-seq"
         settings.backoffBaseMilliseconds = uplink.backoffBaseMilliseconds
         settings.backoffCapMilliseconds = uplink.backoffCapMilliseconds
         return settings
+    }
+}
+
+extension AgentConfig {
+    /// The TagoTiP uplink's settings; its counter lives next to the spool.
+    public var tagoTiPUplinkSettings: TagoTiPUplinkSettings {
+        var settings = TagoTiPUplinkSettings()
+        settings.serial = tagotip.serial ?? "tagoedge"
+        settings.maxReadings = tagotip.batchSize
+        settings.ackTimeoutMilliseconds = tagotip.ackTimeoutMilliseconds
+        settings.backoffBaseMilliseconds = uplink.backoffBaseMilliseconds
+        settings.backoffCapMilliseconds = uplink.backoffCapMilliseconds
+        settings.counterFile = spool.path + ".tagotip-counter"
+        return settings
+    }
+
+    /// The binding the `[tagotip] url` names, logging in with `token`'s hash.
+    public func tagoTiPTransport(token: String) -> TipTransport? {
+        guard let e = tagotip.endpoint else { return nil }
+        let serial = tagotip.serial ?? "tagoedge"
+        switch e.binding {
+        case .mqtt:
+            var options = MQTTOptions()
+            options.host = e.host
+            options.port = e.port
+            options.clientID = mqtt.clientID ?? "tagoedge-\(hostName())"
+            options.keepaliveSeconds = mqtt.keepaliveSeconds
+            if e.tls {
+                var tls = MQTTOptions.TLSOptions()
+                tls.caFile = tagotip.caFile
+                tls.insecure = tagotip.insecure
+                options.tls = tls
+            }
+            return TipMQTTTransport(options: options, authorizationToken: token, serial: serial)
+        case .http:
+            var http = CurlHTTPClient.Options()
+            http.timeoutMilliseconds = Int(min(uplink.timeoutMilliseconds, tagotip.ackTimeoutMilliseconds))
+            http.connectTimeoutMilliseconds = Int(uplink.connectTimeoutMilliseconds)
+            http.caFile = tagotip.caFile
+            http.insecure = tagotip.insecure
+            return TipHTTPTransport(baseURL: e.base, authorizationToken: token, serial: serial, http: CurlHTTPClient(options: http))
+        }
     }
 }
 

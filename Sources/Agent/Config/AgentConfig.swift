@@ -29,7 +29,7 @@ public struct DeviceSettings: Sendable, Equatable {
 }
 
 public struct UplinkSettings: Sendable, Equatable {
-    public enum Transport: String, Sendable, CaseIterable { case http, mqtt }
+    public enum Transport: String, Sendable, CaseIterable { case http, mqtt, tagotip }
     public var transport = Transport.http
     /// Readings per request at most (HTTP; the body also stays under 200 kB).
     public var batchSize = 500
@@ -68,6 +68,44 @@ public struct MQTTSettings: Sendable, Equatable {
     public var serial: String?
     public var statusTopic: String?
     public var downlinkTopic: String?
+}
+
+/// `[tagotip]`: TagoIO's device protocol (spec tago-io/tagotip), over MQTT or HTTP.
+public struct TagoTiPSettings: Sendable, Equatable {
+    public enum Binding: String, Sendable { case mqtt, http }
+    /// The device serial: 1 to 100 of `[A-Za-z0-9_-]`.
+    public var serial: String?
+    /// The profile's Authorization Token (`at` + 32 hex), as `env:NAME`, `file:/path` or a literal.
+    /// Only its hash crosses the network.
+    public var token: TokenSource?
+    /// `mqtts://mqtt.tip.us-e1.tago.io:8883` (the default), `mqtt://…`, `https://http.tip.…`, `http://…`.
+    public var url = "mqtts://mqtt.tip.us-e1.tago.io:8883"
+    public var caFile: String?
+    public var insecure = false
+    public var ackTimeoutMilliseconds: Int64 = 10_000
+    public var batchSize = 100
+
+    public init() {}
+
+    /// The binding, host, port and TLS the URL names.
+    public var endpoint: (binding: Binding, tls: Bool, host: String, port: Int, base: String)? {
+        let schemes: [(String, Binding, Bool, Int)] = [("mqtts://", .mqtt, true, 8883), ("mqtt://", .mqtt, false, 1883), ("https://", .http, true, 443), ("http://", .http, false, 80)]
+        guard let (prefix, binding, tls, defaultPort) = schemes.first(where: { url.hasPrefix($0.0) }) else { return nil }
+        let rest = url.dropFirst(prefix.count)
+        let authority = rest.prefix { $0 != "/" }
+        guard !authority.isEmpty, !authority.contains("@"), !authority.contains(" ") else { return nil }
+        var host = String(authority)
+        var port = defaultPort
+        if let colon = authority.lastIndex(of: ":"), !authority.hasPrefix("[") || authority[..<colon].hasSuffix("]") {
+            guard let p = Int(authority[authority.index(after: colon)...]), (1...65535).contains(p) else { return nil }
+            port = p
+            host = String(authority[..<colon])
+        }
+        if binding == .mqtt, rest.count > authority.count, rest.dropFirst(authority.count) != "/" { return nil }
+        var base = url
+        while base.hasSuffix("/") { base.removeLast() }
+        return (binding, tls, host, port, base)
+    }
 }
 
 public struct SpoolSettings: Sendable, Equatable {
@@ -222,6 +260,7 @@ public struct AgentConfig: Sendable {
     public var device = DeviceSettings()
     public var uplink = UplinkSettings()
     public var mqtt = MQTTSettings()
+    public var tagotip = TagoTiPSettings()
     public var spool = SpoolSettings()
     public var agent = AgentSettings()
     public var sensors: [SensorConfig] = []

@@ -1,4 +1,5 @@
 import EdgeCore
+import TagoTiP
 import Hardware
 import Sensors
 
@@ -130,12 +131,28 @@ struct ConfigLoader {
             if let s = r.string("serial") { config.mqtt.serial = s }
             if let s = r.string("status_topic") { config.mqtt.statusTopic = s }
             if let s = r.string("downlink_topic") { config.mqtt.downlinkTopic = s }
-            if config.mqtt.format == .tagotip, config.mqtt.serial == nil {
-                r.fail("serial", "is required with format = \"tagotip\" (the device serial in $tip/{serial}/push)", line: t.line)
+            if config.mqtt.format == .tagotip {
+                // The first versions sent TagoTiP through the JSON uplink, with the token as the
+                // password; such a config now means the TagoTiP uplink over this broker.
+                if config.mqtt.serial == nil { r.fail("serial", "is required with format = \"tagotip\" (the device serial in $tip/{serial}/push)", line: t.line) }
+                config.tagotip.serial = config.mqtt.serial
+                config.tagotip.url = "\(config.mqtt.tls ? "mqtts" : "mqtt")://\(config.mqtt.host):\(config.mqtt.port)"
+                config.tagotip.caFile = config.mqtt.caFile
+                config.tagotip.insecure = config.mqtt.insecure
+                if config.tagotip.token == nil { config.tagotip.token = config.device.token }
+                if config.uplink.transport == .mqtt { config.uplink.transport = .tagotip }
+                config.warnings.append(ConfigError(file: file, line: t["format"]?.line, key: "mqtt.format",
+                                                   "format = \"tagotip\" is deprecated: write [uplink] transport = \"tagotip\" and a [tagotip] table (serial, token, url); it is read as one"))
             }
-            if config.mqtt.format == .tagotip, t["topic"] == nil { config.mqtt.topic = "$tip/{serial}/push" }
             finish(&r, valid: ["host", "port", "topic", "format", "client_id", "username", "keepalive", "clean_session", "tls", "ca_file", "cert_file",
                                "key_file", "insecure", "batch_size", "inflight", "max_payload", "serial", "status_topic", "downlink_topic"])
+        }
+        if let t = top.subtable("tagotip") { tagotip(t, &config) }
+        if config.uplink.transport == .tagotip {
+            if config.tagotip.serial == nil { top.fail("tagotip", "a [tagotip] table with serial and token is required with [uplink] transport = \"tagotip\"", line: nil) }
+            if config.tagotip.token == nil, config.tagotip.serial != nil {
+                top.fail("tagotip", "[tagotip] token is required (the profile's Authorization Token, e.g. \"env:TAGO_TIP_TOKEN\")", line: nil)
+            }
         }
         if let t = top.subtable("spool") {
             var r = TableReader(t, path: "spool", file: file)
@@ -228,6 +245,15 @@ struct ConfigLoader {
             config.analyses.append(a)
         }
         finish(&top, valid: Self.topKeys)
+        if config.uplink.transport == .tagotip {
+            // TagoTiP refuses names outside [a-z0-9_]: say so now, not as dead letters later.
+            for sensor in config.sensors where sensor.enabled {
+                for quantity in sensor.quantities where !Tip.isValidName(sensor.variableName(for: quantity)) {
+                    errors.append(ConfigError(file: file, line: sensor.line, key: "sensor '\(sensor.name)'",
+                                              "its variable '\(sensor.variableName(for: quantity))' is not a TagoTiP name (1 to 100 of a-z 0-9 _); name the sensor in lowercase or rename it in [sensor.variables]"))
+                }
+            }
+        }
         config.warnings += Self.plaintextWarnings(config, file: file)
         var seen: [String: Int] = [:]
         for s in config.sensors {
@@ -281,6 +307,44 @@ struct ConfigLoader {
         }
         finish(&r, valid: ["token", "api"])
         return d
+    }
+
+    mutating func tagotip(_ t: TOMLTable, _ config: inout AgentConfig) {
+        var r = TableReader(t, path: "tagotip", file: file)
+        if let s = r.string("serial") {
+            if Tip.isValidSerial(s) { config.tagotip.serial = s } else { r.fail("serial", "'\(s)' is not a TagoTiP serial (1 to 100 of A-Z a-z 0-9 _ -)") }
+        }
+        if let s = r.string("token") {
+            switch TokenSource(s) {
+            case .environment(let name) where name.isEmpty || name.contains(" "): r.fail("token", "'env:' needs a variable name, e.g. \"env:TAGO_TIP_TOKEN\"")
+            case .file(let path) where !path.hasPrefix("/"): r.fail("token", "'file:' needs an absolute path, e.g. \"file:/etc/tagoedge/tip-token\"")
+            case .literal(let value) where value.isEmpty: r.fail("token", "is empty; use \"env:TAGO_TIP_TOKEN\" or \"file:/etc/tagoedge/tip-token\"")
+            case .literal:
+                config.warnings.append(ConfigError(file: file, line: t["token"]?.line, key: "tagotip.token",
+                                                   "is written in the file; prefer \"env:TAGO_TIP_TOKEN\" or \"file:/etc/tagoedge/tip-token\" (mode 0600)"))
+                config.tagotip.token = TokenSource(s)
+            default: config.tagotip.token = TokenSource(s)
+            }
+        }
+        if let s = r.string("url") {
+            var probe = TagoTiPSettings()
+            probe.url = s
+            if probe.endpoint == nil {
+                r.fail("url", "'\(s)' is not a TagoTiP address: mqtts://host[:port], mqtt://…, https://host[:port] or http://… (UDP and TCP are not supported yet)")
+            } else {
+                config.tagotip.url = s
+            }
+        }
+        if let f = r.string("ca_file") {
+            if f.hasPrefix("/") { config.tagotip.caFile = f } else { r.fail("ca_file", "'\(f)' must be an absolute path to a PEM bundle") }
+        }
+        if let b = r.bool("insecure") {
+            config.tagotip.insecure = b
+            if b { config.warnings.append(ConfigError(file: file, line: t["insecure"]?.line, key: "tagotip.insecure", "the server's TLS certificate will NOT be verified")) }
+        }
+        if let ms = r.duration("ack_timeout", minimum: 100) { config.tagotip.ackTimeoutMilliseconds = ms }
+        if let n = r.integer("batch_size", in: 1...Int64(Tip.maxVariables), hint: "readings per message (TagoTiP takes 100)") { config.tagotip.batchSize = Int(n) }
+        finish(&r, valid: ["serial", "token", "url", "ca_file", "insecure", "ack_timeout", "batch_size"])
     }
 
     mutating func sensor(_ t: TOMLTable, index: Int) -> SensorConfig? {
@@ -461,6 +525,10 @@ extension ConfigLoader {
         if api.hasPrefix("http://"), !isLoopback(host(ofURL: api)) {
             warnings.append(ConfigError(file: file, line: nil, key: "device.api",
                                         "\(config.device.api) is plain HTTP to another machine: the device token and every reading cross the network UNENCRYPTED; use https://"))
+        }
+        if config.uplink.transport == .tagotip, let e = config.tagotip.endpoint, !e.tls, !isLoopback(e.host) {
+            warnings.append(ConfigError(file: file, line: nil, key: "tagotip.url",
+                                        "TagoTiP to \(e.host) without TLS: every reading crosses the network UNENCRYPTED (the token stays secret: only its hash is sent); use \(e.binding == .mqtt ? "mqtts://" : "https://")"))
         }
         if config.uplink.transport == .mqtt, !config.mqtt.tls, !isLoopback(config.mqtt.host) {
             warnings.append(ConfigError(file: file, line: nil, key: "mqtt.tls",

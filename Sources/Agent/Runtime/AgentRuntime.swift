@@ -156,8 +156,29 @@ public final class AgentRuntime: @unchecked Sendable {
         case .mqtt:
             return MQTTUplink(spool: context.spool, options: config.mqttOptions(token: token), settings: config.mqttUplinkSettings, deadLetters: deadLetters,
                               clock: context.clock, clockGuard: context.clockGuard)
+        case .tagotip:
+            let transport: TipTransport?
+            do {
+                guard let source = config.tagotip.token else { throw TokenError(description: "[tagotip] token is missing") }
+                transport = config.tagoTiPTransport(token: try source.resolve().token)
+            } catch {
+                return StuckUplink(reason: "TagoTiP: \(error); readings are kept until the token can be read (a reload tries again)")
+            }
+            guard let transport else { return StuckUplink(reason: "TagoTiP: '\(config.tagotip.url)' is not an address this version can use") }
+            return TagoTiPUplink(spool: context.spool, transport: transport, settings: config.tagoTiPUplinkSettings, deadLetters: deadLetters,
+                                 clock: context.clock, clockGuard: context.clockGuard)
         }
     }
+}
+
+/// An uplink that cannot start (its token cannot be read): it sends nothing, keeps every reading
+/// and says why at each step, so the agent samples on and the reason is in the status.
+final class StuckUplink: Uplink {
+    let reason: String
+    init(reason: String) { self.reason = reason }
+    func step() -> UplinkStep { .wait(milliseconds: 60_000, reason: reason, kind: .unauthorized) }
+    func takeDownlink() -> [(topic: String, payload: [UInt8])] { [] }
+    func close() {}
 }
 
 /// A reference the services hold back to their runtime without keeping it alive.
