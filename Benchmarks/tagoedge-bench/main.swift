@@ -318,5 +318,6 @@ case "uplink": try uplinkBenchmark()
 case "mqtt": try mqttBenchmark()
 case "footprint": try footprintBenchmark()
 case "encode": try encodeBenchmark()
-default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N] | mqtt [--readings N] [--batch N] [--inflight N] [--python PATH] | encode [--readings N] [--only alone,walk,both,general] | footprint")
+case "tagotip": try tagoTiPBenchmark()
+default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N] | mqtt [--readings N] [--batch N] [--inflight N] [--python PATH] | encode [--readings N] [--only alone,walk,both,general] | tagotip [--readings N] [--rounds N] | footprint")
 }

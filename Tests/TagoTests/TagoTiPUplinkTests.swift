@@ -13,14 +13,14 @@ import Uplink
 /// The TagoTiP uplink over the HTTP binding against the emulator's TagoTiP server, which parses
 /// every body with the strict parser and stores what it accepts as TagoIO would.
 @Suite struct TagoTiPHTTPTests {
-    func uplink(_ tago: LocalTago, spool: Spool, token: String = LocalTago.tipToken, dir: String, configure: (inout TagoTiPUplinkSettings) -> Void = { _ in }) -> TagoTiPUplink {
+    func uplink(_ tago: LocalTago, spool: Spool, token: String = LocalTago.tipToken, dir: String, http: HTTPClient? = nil, configure: (inout TagoTiPUplinkSettings) -> Void = { _ in }) -> TagoTiPUplink {
         var settings = TagoTiPUplinkSettings()
         settings.serial = LocalTago.serial
         settings.counterFile = dir + "/counter"
         settings.backoffBaseMilliseconds = 10
         settings.backoffCapMilliseconds = 20
         configure(&settings)
-        let transport = TipHTTPTransport(baseURL: "http://127.0.0.1:\(tago.port)", authorizationToken: token, serial: LocalTago.serial, http: tago.http)
+        let transport = TipHTTPTransport(baseURL: "http://127.0.0.1:\(tago.port)", authorizationToken: token, serial: LocalTago.serial, http: http ?? tago.http)
         return TagoTiPUplink(spool: spool, transport: transport, settings: settings, deadLetters: DeadLetterFile(path: dir + "/dead.jsonl"))
     }
 
@@ -57,8 +57,10 @@ import Uplink
                                time: Timestamp(millisecondsSince1970: 1_780_000_000_000 + Int64(i)), metadata: i % 3 == 0 ? ["note": text, "k_2": "x=y"] : [:]))
         }
         try spool.append(put.map(ReadingCodec.encode))
-        let u = uplink(tago, spool: spool, dir: dir)
+        let recorder = RecordingHTTPClient(tago.http)
+        let u = uplink(tago, spool: spool, dir: dir, http: recorder)
         _ = drain(u, spool)
+        recordTagoTiPCorpus(recorder.bodies)
         #expect(spool.stats.recordCount == 0)
         #expect(u.delivered == put.count)
         let stats = try tago.stats()
@@ -280,5 +282,16 @@ final class ScriptedTipTransport: TipTransport {
         #expect(accepted == 63 && u.delivered == 63)
         #expect(try readTextFile(dir + "/dead").split(separator: "\n").count == 1)
         #expect(transport.pushes.count < 20)
+    }
+}
+
+/// Passes requests on and keeps their bodies (for the reference codec's cross-check).
+final class RecordingHTTPClient: HTTPClient, @unchecked Sendable {
+    let inner: HTTPClient
+    var bodies: [[UInt8]] = []
+    init(_ inner: HTTPClient) { self.inner = inner }
+    func send(_ request: HTTPRequest) throws(TransportError) -> HTTPResponse {
+        bodies.append(request.body)
+        return try inner.send(request)
     }
 }
