@@ -53,7 +53,8 @@ func tagoTiPBenchmark() throws {
     _ = conf.withCString { write(fd, $0, strlen($0)) }
     close(fd)
     var brokerPID: pid_t = 0
-    let argv: [UnsafeMutablePointer<CChar>?] = ["/usr/sbin/mosquitto", "-c", dir + "/mosquitto.conf"].map { strdup($0) } + [nil]
+    let brokerArgs: [String] = ["/usr/sbin/mosquitto", "-c", dir + "/mosquitto.conf"]
+    let argv: [UnsafeMutablePointer<CChar>?] = brokerArgs.map { strdup($0) } + [nil]
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
