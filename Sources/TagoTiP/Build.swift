@@ -37,6 +37,10 @@ extension Tip {
         guard v.isFinite else { return nil }
         if v == 0 { return "0" }
         let text = "\(v)"  // shortest round-trip digits, with an exponent for very small or large
+        if !text.utf8.contains(UInt8(ascii: "e")) {
+            // The common case: plain digits already; only a trailing ".0" goes.
+            return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+        }
         var negative = false
         var mantissa = Substring(text)
         var exponent = 0
@@ -78,16 +82,16 @@ extension Tip {
         out.append(pipe)
         if let n = frame.counter {
             out.append(UInt8(ascii: "!"))
-            out += Array(String(n).utf8)
+            out.append(contentsOf: String(n).utf8)
             out.append(pipe)
         }
         guard frame.auth.utf8.count == 16, frame.auth.utf8.allSatisfy(isHexByte) else {
             throw TipError(.grammar, "the Authorization Hash must be 16 hex characters")
         }
-        out += Array(frame.auth.utf8)
+        out.append(contentsOf: frame.auth.utf8)
         out.append(pipe)
         guard isValidSerial(frame.serial) else { throw TipError(.grammar, "the serial '\(frame.serial)' is not 1 to 100 of [A-Za-z0-9_-]") }
-        out += Array(frame.serial.utf8)
+        out.append(contentsOf: frame.serial.utf8)
         switch frame.method {
         case .push:
             guard let body = frame.push else { throw TipError(.grammar, "a PUSH needs a body") }
@@ -101,7 +105,7 @@ extension Tip {
             for (i, name) in names.enumerated() {
                 guard isValidName(name) else { throw TipError(.grammar, "the variable name '\(name)' is not 1 to 100 of [a-z0-9_]") }
                 if i > 0 { out.append(semicolon) }
-                out += Array(name.utf8)
+                out.append(contentsOf: name.utf8)
             }
             out.append(UInt8(ascii: "]"))
         case .ping:
@@ -116,7 +120,7 @@ extension Tip {
         var out: [UInt8] = []
         if let counter {
             out.append(UInt8(ascii: "!"))
-            out += Array(String(counter).utf8)
+            out.append(contentsOf: String(counter).utf8)
             out.append(pipe)
         }
         try body.append(to: &out)
@@ -180,10 +184,12 @@ extension TipPushBody {
             guard !digits.isEmpty, digits.utf8.count % 2 == 0, digits.utf8.allSatisfy(Tip.isHexByte) else {
                 throw TipError(.grammar, "a >x passthrough needs pairs of hex digits")
             }
-            out += Array(">x".utf8) + Array(digits.utf8)
+            out.append(contentsOf: ">x".utf8)
+            out.append(contentsOf: digits.utf8)
         case .base64(let text):
             guard !text.isEmpty, text.utf8.allSatisfy(Tip.isBase64Byte) else { throw TipError(.grammar, "a >b passthrough needs base64 characters") }
-            out += Array(">b".utf8) + Array(text.utf8)
+            out.append(contentsOf: ">b".utf8)
+            out.append(contentsOf: text.utf8)
         }
     }
 }
@@ -211,11 +217,11 @@ extension TipStructuredBody {
         if let group, !groupOnVariables {
             guard Tip.isValidName(group) else { throw TipError(.grammar, "the group '\(group)' is not 1 to 100 of [a-z0-9_]") }
             out.append(UInt8(ascii: "^"))
-            out += Array(group.utf8)
+            out.append(contentsOf: group.utf8)
         }
         if let timestamp {
             out.append(UInt8(ascii: "@"))
-            out += Array(String(timestamp).utf8)
+            out.append(contentsOf: String(timestamp).utf8)
         }
         if !metadata.isEmpty { try Self.appendMetadata(metadata, to: &out) }
         out.append(UInt8(ascii: "["))
@@ -234,7 +240,7 @@ extension TipStructuredBody {
         for (i, pair) in pairs.enumerated() {
             guard Tip.isValidName(pair.key) else { throw TipError(.grammar, "the metadata key '\(pair.key)' is not 1 to 100 of [a-z0-9_]") }
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            out += Array(pair.key.utf8)
+            out.append(contentsOf: pair.key.utf8)
             out.append(UInt8(ascii: "="))
             try Tip.appendEscaped(pair.value, to: &out, what: "the metadata value of '\(pair.key)'")
         }
@@ -245,37 +251,41 @@ extension TipStructuredBody {
 extension TipVariable {
     func append(to out: inout [UInt8]) throws(TipError) {
         guard Tip.isValidName(name) else { throw TipError(.grammar, "the variable name '\(name)' is not 1 to 100 of [a-z0-9_]") }
-        out += Array(name.utf8)
+        out.append(contentsOf: name.utf8)
         switch value {
         case .number(let text):
             guard Tip.isNumber(Array(text.utf8)) else { throw TipError(.grammar, "'\(text)' is not a TagoTiP number (\(name))") }
-            out += Array(":=".utf8) + Array(text.utf8)
+            out.append(contentsOf: ":=".utf8)
+            out.append(contentsOf: text.utf8)
         case .string(let text):
             out.append(UInt8(ascii: "="))
             try Tip.appendEscaped(text, to: &out, what: "the value of '\(name)'")
         case .bool(let b):
-            out += Array((b ? "?=true" : "?=false").utf8)
+            out.append(contentsOf: (b ? "?=true" : "?=false").utf8)
         case .location(let lat, let lng, let alt):
             for c in [lat, lng] + (alt.map { [$0] } ?? []) where !Tip.isNumber(Array(c.utf8)) {
                 throw TipError(.grammar, "'\(c)' is not a TagoTiP coordinate (\(name))")
             }
-            out += Array("@=".utf8) + Array(lat.utf8) + [UInt8(ascii: ",")] + Array(lng.utf8)
+            out.append(contentsOf: "@=".utf8)
+            out.append(contentsOf: lat.utf8)
+            out.append(UInt8(ascii: ","))
+            out.append(contentsOf: lng.utf8)
             if let alt { out += [UInt8(ascii: ",")] + Array(alt.utf8) }
         }
         if let unit {
             if case .location = value { throw TipError(.grammar, "a location cannot have a unit (\(name))") }
             if let problem = Tip.unitProblem(unit) { throw TipError(.unrepresentable, "\(problem) (\(name))") }
             out.append(UInt8(ascii: "#"))
-            out += Array(unit.utf8)
+            out.append(contentsOf: unit.utf8)
         }
         if let timestamp {
             out.append(UInt8(ascii: "@"))
-            out += Array(String(timestamp).utf8)
+            out.append(contentsOf: String(timestamp).utf8)
         }
         if let group {
             guard Tip.isValidName(group) else { throw TipError(.grammar, "the group '\(group)' is not 1 to 100 of [a-z0-9_] (\(name))") }
             out.append(UInt8(ascii: "^"))
-            out += Array(group.utf8)
+            out.append(contentsOf: group.utf8)
         }
         if !metadata.isEmpty { try TipStructuredBody.appendMetadata(metadata, to: &out) }
     }
@@ -325,8 +335,8 @@ extension TipAck {
     /// Raw binding: `ACK|[!N|]STATUS[|DETAIL]`; MQTT binding: without the `ACK|`.
     public func encoded(raw: Bool) -> [UInt8] {
         var out: [UInt8] = raw ? Array("ACK|".utf8) : []
-        if let counter { out += Array("!\(counter)|".utf8) }
-        out += Array(status.rawValue.utf8)
+        if let counter { out.append(contentsOf: "!\(counter)|".utf8) }
+        out.append(contentsOf: status.rawValue.utf8)
         if let detail { out += [Tip.pipe] + Array(detail.utf8) }
         return out
     }
