@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <stdio.h>
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_OK;
@@ -140,4 +142,80 @@ void tecurl_response_free(tecurl_response *response) {
     free(response->headers);
     response->body = NULL;
     response->headers = NULL;
+}
+
+// MARK: streams (TagoTiP's raw binding over TCP, with or without TLS)
+
+#include <poll.h>
+
+int tecurl_stream_open(void *handle, const char *host, int port, int tls, long connect_timeout_ms,
+                       const char *ca_file, int insecure, char error[256], int *transport_kind) {
+    CURL *h = (CURL *)handle;
+    char url[512];
+    // An https URL makes libcurl do the TLS handshake and verify the host name; CONNECT_ONLY
+    // stops it there, before any HTTP.
+    if (snprintf(url, sizeof url, "%s://%s:%d/", tls ? "https" : "http", host, port) >= (int)sizeof url) {
+        snprintf(error, 256, "host name too long");
+        *transport_kind = TECURL_OTHER;
+        return CURLE_URL_MALFORMAT;
+    }
+    curl_easy_reset(h);
+    error[0] = 0;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
+    if (insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    if (rc != CURLE_OK && error[0] == 0) snprintf(error, 256, "%s", curl_easy_strerror(rc));
+    *transport_kind = kind_of(rc);
+    return (int)rc;
+}
+
+static int stream_wait(CURL *h, short events, long timeout_ms) {
+    curl_socket_t fd;
+    if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD) return -1;
+    struct pollfd p = {.fd = fd, .events = events};
+    int n;
+    do { n = poll(&p, 1, (int)timeout_ms); } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+int tecurl_stream_send(void *handle, const void *data, size_t length, long timeout_ms) {
+    CURL *h = (CURL *)handle;
+    size_t done = 0;
+    while (done < length) {
+        size_t n = 0;
+        CURLcode rc = curl_easy_send(h, (const char *)data + done, length - done, &n);
+        if (rc == CURLE_AGAIN) {
+            if (stream_wait(h, POLLOUT, timeout_ms) <= 0) return CURLE_OPERATION_TIMEDOUT;
+            continue;
+        }
+        if (rc != CURLE_OK) return (int)rc;
+        done += n;
+    }
+    return 0;
+}
+
+long tecurl_stream_recv(void *handle, void *buffer, size_t capacity, long timeout_ms) {
+    CURL *h = (CURL *)handle;
+    for (int tries = 0; tries < 2; tries++) {
+        size_t n = 0;
+        CURLcode rc = curl_easy_recv(h, buffer, capacity, &n);
+        if (rc == CURLE_OK) return n > 0 ? (long)n : -1;  // 0 bytes: the peer closed
+        if (rc != CURLE_AGAIN) return -1;
+        if (tries == 0) {
+            int w = stream_wait(h, POLLIN, timeout_ms);
+            if (w < 0) return -1;
+            if (w == 0) return 0;
+        }
+    }
+    return 0;
 }

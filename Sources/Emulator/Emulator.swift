@@ -24,6 +24,8 @@ public final class Emulator: @unchecked Sendable {
         public var tipAuthorizationTokens: [String] = []
         /// TagoTiP: device serials, each with the device token of the device it names.
         public var tipDevices: [String: String] = [:]
+        /// TagoTiP/S: device Encryption Keys (16 bytes, AES-128-CCM), by serial.
+        public var tipKeys: [String: [UInt8]] = [:]
         /// Records a mutable device holds (TagoIO: 50,000).
         public var mutableRecordLimit = 50_000
         public init() {}
@@ -66,6 +68,7 @@ public final class Emulator: @unchecked Sendable {
             tokens[token] = EmuToken(token: token, name: "default", permission: "full", deviceID: device.id, expire: "never", createdAt: now())
         }
         tip.hashes = Set(options.tipAuthorizationTokens.map { Tip.authorizationHash(token: $0) })
+        tip.keys = options.tipKeys
         for (serial, token) in options.tipDevices.sorted(by: { $0.key < $1.key }) {
             if tokens[token] == nil {
                 let device = makeDevice(name: serial, type: "mutable")
@@ -213,6 +216,7 @@ public final class Emulator: @unchecked Sendable {
         if latency > 0 { usleep(UInt32(latency) * 1000) }
         if let action { return action }
         if r.path.hasPrefix("/v1/tip/") { return tipHTTP(r) }
+        if r.path == "/v1/tips", r.method == "POST" { return tipSecureHTTP(r) }
         return lock.withLock {
             let answer = route(r)
             if faults.dropResponseRate > 0, random() < faults.dropResponseRate {

@@ -17,6 +17,9 @@ final class TipServerState: @unchecked Sendable {
     var commands: [String: [String]] = [:]
     /// Every answer given, as `serial answer` (for tests and the stats).
     var answers: [String] = []
+    /// TagoTiP/S: each device's Encryption Key, by serial; the downlink nonce seeds.
+    var keys: [String: [UInt8]] = [:]
+    var downlinkSeed: [String: UInt32] = [:]
 }
 
 extension Emulator {
@@ -187,4 +190,174 @@ extension TipVariable {
         if !metadata.isEmpty { m.append(("metadata", .object(metadata.map { ($0.key, .string($0.value)) }))) }
         return .object(m)
     }
+}
+
+extension Emulator {
+    /// One message of the raw binding or a TagoTiP/S envelope, and the answer to send back
+    /// (without the transport's framing): plaintext frames start with `P` (PUSH, PULL, PING),
+    /// anything else is read as an envelope.
+    func tipRaw(_ message: [UInt8]) -> [UInt8] {
+        var m = message
+        if m.last == 0x0A { m.removeLast() }
+        if m.first == UInt8(ascii: "P") { return tipPlain(m) }
+        return tipSealed(m)
+    }
+
+    private func tipPlain(_ m: [UInt8]) -> [UInt8] {
+        let frame: TipFrame
+        do {
+            frame = try Tip.parseFrame(m)
+        } catch {
+            countMQTT("tagotip_refused_grammar")
+            return TipAck(status: .err, detail: error.kind == .tooLarge ? "payload_too_large" : "invalid_payload").encoded(raw: true)
+        }
+        var ack: TipAck
+        switch frame.method {
+        case .push:
+            let prefix = "PUSH|" + (frame.counter.map { "!\($0)|" } ?? "") + frame.auth + "|" + frame.serial + "|"
+            ack = tipPush(hash: frame.auth.lowercased(), serial: frame.serial, counter: frame.counter, body: Array(m.dropFirst(prefix.utf8.count)))
+        case .ping:
+            ack = TipAck(status: .pong)
+        case .pull:
+            ack = TipAck(status: .err, detail: "variable_not_found")
+        }
+        ack.counter = frame.counter
+        var out = ack.encoded(raw: true)
+        for command in takeTipCommands(serial: frame.serial) { out += [0x0A] + TipAck(status: .cmd, detail: command).encoded(raw: true) }
+        return out
+    }
+
+    private func tipSealed(_ m: [UInt8]) -> [UInt8] {
+        func plain(_ code: String) -> [UInt8] { Array("ACK|ERR|\(code)".utf8) }
+        let header: TipSecure.Header
+        do {
+            header = try TipSecure.header(m)
+        } catch {
+            return plain(error.kind == .tooLarge ? "envelope_too_large" : "auth_failed")
+        }
+        guard header.version == 0 else { return plain("unsupported_version") }
+        guard header.cipher == 0 else { return plain("unsupported_cipher") }
+        let known = lock.withLock { tip.hashes.contains(Tip.hexString(header.authHash)) }
+        let candidates = lock.withLock { tip.keys.filter { TipSecure.deviceHash(serial: $0.key) == header.deviceHash } }
+        guard known, !candidates.isEmpty else { return plain("auth_failed") }
+        for (serial, key) in candidates.sorted(by: { $0.key < $1.key }) {
+            guard let (_, inner) = try? TipSecure.open(m, key: key) else { continue }
+            guard let bar = inner.firstIndex(of: Tip.pipe), String(decoding: inner[..<bar], as: UTF8.self) == serial else { return plain("auth_failed") }
+            let ack: TipAck = header.method == .push
+                ? tipPush(hash: Tip.hexString(header.authHash), serial: serial, counter: header.counter, body: Array(inner[(bar + 1)...]))
+                : TipAck(status: .err, detail: "invalid_method")
+            let seed = lock.withLock { () -> UInt32 in
+                tip.downlinkSeed[serial, default: 0] &+= 1
+                return tip.downlinkSeed[serial]!
+            }
+            return (try? TipSecure.seal(ack.encoded(raw: false), method: .ack, counter: seed, authHash: header.authHash, deviceHash: header.deviceHash, key: key)) ?? plain("server_error")
+        }
+        return plain("auth_failed")
+    }
+
+    /// TagoTiP/S over HTTP: `POST /v1/tips`.
+    func tipSecureHTTP(_ r: ServerRequest) -> ServerAction {
+        let answer = tipSealed(r.body)
+        if answer.first == 0x41 {
+            let status = answer.elementsEqual("ACK|ERR|envelope_too_large".utf8) ? 413 : 400
+            return .respond(status: status, headers: [("Content-Type", "text/plain")], body: answer)
+        }
+        return .respond(status: 200, headers: [("Content-Type", "application/octet-stream")], body: answer)
+    }
+
+    /// The raw binding on loopback: UDP (a datagram a frame) and TCP (frames ended by LF, or
+    /// length-prefixed envelopes); 0 picks free ports. Returns the ports.
+    public func serveTagoTiPRaw(udpPort: UInt16 = 0, tcpPort: UInt16 = 0) throws -> (udp: UInt16, tcp: UInt16) {
+        let u = try bindSocket(Int32(SOCK_DGRAM.rawValue), udpPort)
+        let t = try bindSocket(Int32(SOCK_STREAM.rawValue), tcpPort)
+        listen(t.fd, 16)
+        startThread { [weak self] in
+            defer { close(u.fd) }  // the thread that polls it closes it, once the emulator stops
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while let self, self.isRunning {
+                var p = pollfd(fd: u.fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, 200) > 0 else { continue }
+                var from = sockaddr_storage()
+                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let n = buffer.withUnsafeMutableBytes { raw in
+                    withUnsafeMutablePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(u.fd, raw.baseAddress, raw.count, 0, $0, &length) } }
+                }
+                guard n > 0 else { continue }
+                let reply = self.tipRaw(Array(buffer.prefix(n)))
+                _ = reply.withUnsafeBytes { raw in
+                    withUnsafePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(u.fd, raw.baseAddress, raw.count, 0, $0, length) } }
+                }
+            }
+        }
+        startThread { [weak self] in
+            defer { close(t.fd) }
+            while let self, self.isRunning {
+                var p = pollfd(fd: t.fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, 200) > 0 else { continue }
+                let client = accept(t.fd, nil, nil)
+                guard client >= 0 else { continue }
+                startThread { [weak self] in self?.serveTipStream(client) }
+            }
+        }
+        return (u.port, t.port)
+    }
+
+    private func serveTipStream(_ fd: Int32) {
+        defer { close(fd) }
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while isRunning {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 200) >= 0 else { return }
+            guard p.revents != 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return }
+            pending += buffer.prefix(n)
+            guard pending.count <= 4 * TipSecure.maxEnvelopeBytes else { return }
+            while let first = pending.first {
+                var reply: [UInt8]
+                if first == UInt8(ascii: "P") {
+                    guard let lf = pending.firstIndex(of: 0x0A) else { break }
+                    reply = tipRaw(Array(pending[..<lf])) + [0x0A]
+                    pending.removeSubrange(...lf)
+                } else {
+                    guard pending.count >= 2 else { break }
+                    let length = Int(pending[0]) << 8 | Int(pending[1])
+                    guard pending.count >= 2 + length else { break }
+                    let answer = tipRaw(Array(pending[2..<(2 + length)]))
+                    reply = [UInt8(answer.count >> 8), UInt8(answer.count & 0xFF)] + answer
+                    pending.removeSubrange(..<(2 + length))
+                }
+                var sent = 0
+                while sent < reply.count {
+                    let w = reply[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    guard w > 0 else { return }
+                    sent += w
+                }
+            }
+        }
+    }
+
+    private func bindSocket(_ type: Int32, _ port: UInt16) throws -> (fd: Int32, port: UInt16) {
+        let fd = socket(AF_INET, type, 0)
+        guard fd >= 0 else { throw EmulatorSocketError(message: "socket: \(errno)") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 } }
+        guard bound else {
+            close(fd)
+            throw EmulatorSocketError(message: "cannot bind 127.0.0.1:\(port)")
+        }
+        return (fd, UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+struct EmulatorSocketError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

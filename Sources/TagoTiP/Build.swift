@@ -132,10 +132,10 @@ extension Tip {
         if n > maxFrameBytes { throw TipError(.tooLarge, "the frame has \(n) bytes (TagoTiP takes at most \(maxFrameBytes))") }
     }
 
-    static let pipe = UInt8(ascii: "|")
+    public static let pipe = UInt8(ascii: "|")
     static let semicolon = UInt8(ascii: ";")
 
-    static func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    public static func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for b in bytes {

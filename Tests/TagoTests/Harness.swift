@@ -9,6 +9,8 @@ final class LocalTago {
     /// TagoTiP: the profile's Authorization Token (the spec's example) and the device's serial.
     static let tipToken = "ate2bd319014b24e0a8aca9f00aea4c0d0"
     static let serial = "gw-0042"
+    /// TagoTiP/S: the device's Encryption Key (the spec's test vector key).
+    static let tipKey: [UInt8] = [0xfe, 0x09, 0xda, 0x81, 0xbc, 0x44, 0x00, 0xee, 0x12, 0xab, 0x56, 0xcd, 0x78, 0xef, 0x90, 0x12]
     let emulator: Emulator
     let port: UInt16
     let http: CurlHTTPClient
@@ -20,6 +22,7 @@ final class LocalTago {
         options.rateLimits = rateLimits
         options.tipAuthorizationTokens = [Self.tipToken]
         options.tipDevices = [Self.serial: Self.deviceToken]
+        options.tipKeys = [Self.serial: Self.tipKey]
         emulator = try Emulator(options: options)
         port = try emulator.start()
         var http = CurlHTTPClient.Options()

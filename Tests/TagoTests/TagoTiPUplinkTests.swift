@@ -295,3 +295,91 @@ final class RecordingHTTPClient: HTTPClient, @unchecked Sendable {
         return try inner.send(request)
     }
 }
+
+/// The raw binding (UDP, TCP) and TagoTiP/S (UDP, TCP, HTTP) against the emulator's servers:
+/// every reading delivered once, on the server's answer.
+@Suite struct TagoTiPRawAndSecureTests {
+    enum Way: String, CaseIterable { case udp, tcp, secureUDP, secureTCP, secureHTTP }
+
+    func transport(_ way: Way, _ tago: LocalTago, ports: (udp: UInt16, tcp: UInt16), key: [UInt8] = LocalTago.tipKey) -> TipTransport {
+        switch way {
+        case .udp: TipRawTransport(.udp, host: "127.0.0.1", port: Int(ports.udp), authorizationToken: LocalTago.tipToken, serial: LocalTago.serial)
+        case .tcp: TipRawTransport(.tcp(tls: false), host: "127.0.0.1", port: Int(ports.tcp), authorizationToken: LocalTago.tipToken, serial: LocalTago.serial)
+        case .secureUDP: TipRawTransport(.udp, host: "127.0.0.1", port: Int(ports.udp), authorizationToken: LocalTago.tipToken, serial: LocalTago.serial, key: key)
+        case .secureTCP: TipRawTransport(.tcp(tls: false), host: "127.0.0.1", port: Int(ports.tcp), authorizationToken: LocalTago.tipToken, serial: LocalTago.serial, key: key)
+        case .secureHTTP: TipHTTPTransport(baseURL: "http://127.0.0.1:\(tago.port)", authorizationToken: LocalTago.tipToken, serial: LocalTago.serial, http: tago.http, key: key)
+        }
+    }
+
+    @Test(arguments: Way.allCases) func deliversEveryReadingOnce(_ way: Way) throws {
+        let tago = try LocalTago()
+        let ports = try tago.emulator.serveTagoTiPRaw()
+        let dir = makeTemporaryDirectory()
+        let spool = MemorySpool(capacityBytes: 1 << 20)
+        try spool.append((0..<150).map { ReadingCodec.encode(Reading(variable: "temperature", value: .number(Double($0) / 4), unit: "°C", time: Timestamp(millisecondsSince1970: 1_780_000_000_000 + Int64($0)), metadata: ["way": way.rawValue])) })
+        var settings = TagoTiPUplinkSettings()
+        settings.serial = LocalTago.serial
+        settings.counterFile = dir + "/counter"
+        settings.ackTimeoutMilliseconds = 2_000
+        let u = TagoTiPUplink(spool: spool, transport: transport(way, tago, ports: ports), settings: settings, deadLetters: DeadLetterFile(path: dir + "/dead"))
+        #expect(waitUntil(seconds: 20) {
+            if case .wait(let ms, _, _) = u.step(), ms > 0 { usleep(UInt32(min(ms, 50)) * 1000) }
+            return spool.stats.recordCount == 0
+        })
+        u.close()
+        #expect(u.delivered == 150 && u.errors.isEmpty, "\(u.errors)")
+        #expect(try tago.values("temperature").count == 150)
+    }
+
+    /// A wrong key: the server cannot open the envelope and says `auth_failed` in plaintext;
+    /// everything is kept.
+    @Test(arguments: [Way.secureUDP, .secureTCP, .secureHTTP]) func aWrongKeyIsAuthFailed(_ way: Way) throws {
+        let tago = try LocalTago()
+        let ports = try tago.emulator.serveTagoTiPRaw()
+        let dir = makeTemporaryDirectory()
+        let spool = MemorySpool(capacityBytes: 1 << 20)
+        try spool.append([ReadingCodec.encode(Reading(variable: "t", value: .number(1), time: Timestamp(millisecondsSince1970: 1)))])
+        var settings = TagoTiPUplinkSettings()
+        settings.serial = LocalTago.serial
+        settings.counterFile = dir + "/counter"
+        let u = TagoTiPUplink(spool: spool, transport: transport(way, tago, ports: ports, key: [UInt8](repeating: 7, count: 16)), settings: settings, deadLetters: DeadLetterFile(path: dir + "/dead"))
+        var last = UplinkStep.idle
+        _ = waitUntil(seconds: 10) {
+            last = u.step()
+            if case .wait(_, _, .unauthorized) = last { return true }
+            return false
+        }
+        guard case .wait(_, let reason, .unauthorized) = last else { Issue.record("\(last)"); return }
+        #expect(reason.contains("auth_failed"))
+        #expect(spool.stats.recordCount == 1)
+    }
+}
+
+/// TCP with TLS (`tcps://`) against a real TLS server (openssl s_server): the certificate and
+/// host name are verified, and a server the CA file does not vouch for is refused as TLS.
+@Suite(.serialized) struct TipTLSStreamTests {
+    @Test func tlsIsVerifiedAgainstTheCAFile() throws {
+        let dir = makeTemporaryDirectory()
+        _ = shellOutput("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout \(dir)/key.pem -out \(dir)/cert.pem 2>/dev/null")
+        let port = 30_000 + Int(getpid() % 20_000)
+        let pid = String(decoding: shellOutput("openssl s_server -accept 127.0.0.1:\(port) -cert \(dir)/cert.pem -key \(dir)/key.pem -quiet </dev/null >/dev/null 2>&1 & echo $!"), as: UTF8.self)
+            .filter { $0.isNumber }
+        defer { if let p = Int32(pid) { kill(p, SIGKILL) } }
+        let plain = CurlStream()
+        #expect(waitUntil(seconds: 10) {
+            (try? plain.open(host: "127.0.0.1", port: port, tls: false, connectTimeoutMilliseconds: 500, caFile: nil, insecure: false)) != nil
+        })
+        plain.close()
+        let verified = CurlStream()
+        try verified.open(host: "localhost", port: port, tls: true, connectTimeoutMilliseconds: 5_000, caFile: dir + "/cert.pem", insecure: false)
+        try verified.send(Array("PING|4deedd7bab8817ec|s\n".utf8), timeoutMilliseconds: 2_000)
+        verified.close()
+        let untrusted = CurlStream()
+        do {
+            try untrusted.open(host: "localhost", port: port, tls: true, connectTimeoutMilliseconds: 5_000, caFile: nil, insecure: false)
+            Issue.record("a self-signed server was trusted")
+        } catch {
+            #expect(error.kind == .tls, "\(error)")
+        }
+    }
+}

@@ -6,6 +6,7 @@ import MQTT
 import Spool
 import TagoKit
 import Uplink
+import TagoTiP
 
 /// What the parsed configuration builds for the parts that run: the spool's options, the uplinks'
 /// policies and the broker connection. Each default lives once, in the settings type it belongs to.
@@ -80,10 +81,15 @@ extension AgentConfig {
     }
 
     /// The binding the `[tagotip] url` names, logging in with `token`'s hash.
-    public func tagoTiPTransport(token: String) -> TipTransport? {
+    public func tagoTiPTransport(token: String, key: [UInt8]? = nil) -> TipTransport? {
         guard let e = tagotip.endpoint else { return nil }
         let serial = tagotip.serial ?? "tagoedge"
         switch e.binding {
+        case .udp:
+            return TipRawTransport(.udp, host: e.host, port: e.port, authorizationToken: token, serial: serial, key: key)
+        case .tcp:
+            return TipRawTransport(.tcp(tls: e.tls), host: e.host, port: e.port, authorizationToken: token, serial: serial, key: key,
+                                   connectTimeoutMilliseconds: Int(uplink.connectTimeoutMilliseconds), caFile: tagotip.caFile, insecure: tagotip.insecure)
         case .mqtt:
             var options = MQTTOptions()
             options.host = e.host
@@ -103,8 +109,22 @@ extension AgentConfig {
             http.connectTimeoutMilliseconds = Int(uplink.connectTimeoutMilliseconds)
             http.caFile = tagotip.caFile
             http.insecure = tagotip.insecure
-            return TipHTTPTransport(baseURL: e.base, authorizationToken: token, serial: serial, http: CurlHTTPClient(options: http))
+            return TipHTTPTransport(baseURL: e.base, authorizationToken: token, serial: serial, http: CurlHTTPClient(options: http), key: key)
         }
+    }
+}
+
+extension TagoTiPSettings {
+    /// The TagoTiP/S key: nil without one; derived from the token (§2.4) with `derive`.
+    public func resolveKey(token: String) throws(TokenError) -> [UInt8]? {
+        guard let key else { return nil }
+        if case .literal("derive") = key { return TipSecure.deriveKey(token: token, serial: serial ?? "tagoedge") }
+        let text = try key.resolve().token
+        let digits = Array(text.utf8)
+        guard digits.count == 32, let bytes = Optional(stride(from: 0, to: 32, by: 2).compactMap({ UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16) })), bytes.count == 16 else {
+            throw TokenError(description: "the TagoTiP/S key in \(key) is not 32 hex characters (AES-128)")
+        }
+        return bytes
     }
 }
 

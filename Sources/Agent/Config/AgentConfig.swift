@@ -72,7 +72,7 @@ public struct MQTTSettings: Sendable, Equatable {
 
 /// `[tagotip]`: TagoIO's device protocol (spec tago-io/tagotip), over MQTT or HTTP.
 public struct TagoTiPSettings: Sendable, Equatable {
-    public enum Binding: String, Sendable { case mqtt, http }
+    public enum Binding: String, Sendable { case mqtt, http, udp, tcp }
     /// The device serial: 1 to 100 of `[A-Za-z0-9_-]`.
     public var serial: String?
     /// The profile's Authorization Token (`at` + 32 hex), as `env:NAME`, `file:/path` or a literal.
@@ -84,12 +84,16 @@ public struct TagoTiPSettings: Sendable, Equatable {
     public var insecure = false
     public var ackTimeoutMilliseconds: Int64 = 10_000
     public var batchSize = 100
+    /// TagoTiP/S: the device's Encryption Key (32 hex characters) as `env:NAME` or `file:/path`,
+    /// or `derive` (from the token and the serial, TagoTiPs.md §2.4). Nil: plaintext TagoTiP.
+    public var key: TokenSource?
 
     public init() {}
 
     /// The binding, host, port and TLS the URL names.
     public var endpoint: (binding: Binding, tls: Bool, host: String, port: Int, base: String)? {
-        let schemes: [(String, Binding, Bool, Int)] = [("mqtts://", .mqtt, true, 8883), ("mqtt://", .mqtt, false, 1883), ("https://", .http, true, 443), ("http://", .http, false, 80)]
+        let schemes: [(String, Binding, Bool, Int)] = [("mqtts://", .mqtt, true, 8883), ("mqtt://", .mqtt, false, 1883), ("https://", .http, true, 443), ("http://", .http, false, 80),
+                                                       ("udp://", .udp, false, 5683), ("tcps://", .tcp, true, 5694), ("tcp://", .tcp, false, 5693)]
         guard let (prefix, binding, tls, defaultPort) = schemes.first(where: { url.hasPrefix($0.0) }) else { return nil }
         let rest = url.dropFirst(prefix.count)
         let authority = rest.prefix { $0 != "/" }
@@ -101,7 +105,7 @@ public struct TagoTiPSettings: Sendable, Equatable {
             port = p
             host = String(authority[..<colon])
         }
-        if binding == .mqtt, rest.count > authority.count, rest.dropFirst(authority.count) != "/" { return nil }
+        if binding != .http, rest.count > authority.count, rest.dropFirst(authority.count) != "/" { return nil }
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
         return (binding, tls, host, port, base)

@@ -330,7 +330,7 @@ struct ConfigLoader {
             var probe = TagoTiPSettings()
             probe.url = s
             if probe.endpoint == nil {
-                r.fail("url", "'\(s)' is not a TagoTiP address: mqtts://host[:port], mqtt://…, https://host[:port] or http://… (UDP and TCP are not supported yet)")
+                r.fail("url", "'\(s)' is not a TagoTiP address: mqtts://host[:port], mqtt://…, https://…, http://…, tcps://…, tcp://… or udp://host[:port]")
             } else {
                 config.tagotip.url = s
             }
@@ -342,9 +342,24 @@ struct ConfigLoader {
             config.tagotip.insecure = b
             if b { config.warnings.append(ConfigError(file: file, line: t["insecure"]?.line, key: "tagotip.insecure", "the server's TLS certificate will NOT be verified")) }
         }
+        if let s = r.string("key") {
+            switch TokenSource(s) {
+            case .literal("derive"): config.tagotip.key = .literal("derive")
+            case .literal: r.fail("key", "give the Encryption Key as \"file:/etc/tagoedge/tip-key\" or \"env:NAME\" (32 hex characters), or \"derive\"")
+            case .environment(let name) where name.isEmpty: r.fail("key", "'env:' needs a variable name")
+            case .file(let path) where !path.hasPrefix("/"): r.fail("key", "'file:' needs an absolute path")
+            case let source: config.tagotip.key = source
+            }
+        }
         if let ms = r.duration("ack_timeout", minimum: 100) { config.tagotip.ackTimeoutMilliseconds = ms }
         if let n = r.integer("batch_size", in: 1...Int64(Tip.maxVariables), hint: "readings per message (TagoTiP takes 100)") { config.tagotip.batchSize = Int(n) }
-        finish(&r, valid: ["serial", "token", "url", "ca_file", "insecure", "ack_timeout", "batch_size"])
+        if config.tagotip.key != nil, config.tagotip.endpoint?.binding == .mqtt {
+            r.fail("key", "the bindings define TagoTiP/S for UDP, TCP and HTTP, not MQTT; use mqtts:// (TLS) or another url")
+        }
+        if config.tagotip.key == nil, config.tagotip.endpoint?.binding == .udp {
+            config.warnings.append(ConfigError(file: file, line: t["url"]?.line, key: "tagotip.url", "UDP without a key: readings cross the network UNENCRYPTED and unauthenticated; set [tagotip] key for TagoTiP/S"))
+        }
+        finish(&r, valid: ["serial", "token", "url", "key", "ca_file", "insecure", "ack_timeout", "batch_size"])
     }
 
     mutating func sensor(_ t: TOMLTable, index: Int) -> SensorConfig? {
@@ -526,9 +541,9 @@ extension ConfigLoader {
             warnings.append(ConfigError(file: file, line: nil, key: "device.api",
                                         "\(config.device.api) is plain HTTP to another machine: the device token and every reading cross the network UNENCRYPTED; use https://"))
         }
-        if config.uplink.transport == .tagotip, let e = config.tagotip.endpoint, !e.tls, !isLoopback(e.host) {
+        if config.uplink.transport == .tagotip, let e = config.tagotip.endpoint, !e.tls, config.tagotip.key == nil, e.binding != .udp, !isLoopback(e.host) {
             warnings.append(ConfigError(file: file, line: nil, key: "tagotip.url",
-                                        "TagoTiP to \(e.host) without TLS: every reading crosses the network UNENCRYPTED (the token stays secret: only its hash is sent); use \(e.binding == .mqtt ? "mqtts://" : "https://")"))
+                                        "TagoTiP to \(e.host) without TLS: every reading crosses the network UNENCRYPTED (the token stays secret: only its hash is sent); use \(e.binding == .mqtt ? "mqtts://" : e.binding == .tcp ? "tcps://" : "https://") or a [tagotip] key (TagoTiP/S)"))
         }
         if config.uplink.transport == .mqtt, !config.mqtt.tls, !isLoopback(config.mqtt.host) {
             warnings.append(ConfigError(file: file, line: nil, key: "mqtt.tls",

@@ -160,7 +160,8 @@ public final class AgentRuntime: @unchecked Sendable {
             let transport: TipTransport?
             do {
                 guard let source = config.tagotip.token else { throw TokenError(description: "[tagotip] token is missing") }
-                transport = config.tagoTiPTransport(token: try source.resolve().token)
+                let token = try source.resolve().token
+                transport = config.tagoTiPTransport(token: token, key: try config.tagotip.resolveKey(token: token))
             } catch {
                 return StuckUplink(reason: "TagoTiP: \(error); readings are kept until the token can be read (a reload tries again)")
             }

@@ -53,6 +53,16 @@ int tecurl_perform(void *handle, const char *method, const char *url, const char
 
 void tecurl_response_free(tecurl_response *response);
 
+/// A TCP connection in the handle, with TLS (host name and certificate verified unless `insecure`)
+/// when `tls` is non-zero: libcurl's CONNECT_ONLY, for protocols of the agent's own over TCP
+/// (TagoTiP's raw binding). Returns 0 or the CURLcode, with `error` and `transport_kind` filled.
+int tecurl_stream_open(void *handle, const char *host, int port, int tls, long connect_timeout_ms,
+                       const char *ca_file, int insecure, char error[256], int *transport_kind);
+/// Sends every byte, waiting at most `timeout_ms` whenever the socket is full. 0 or a CURLcode.
+int tecurl_stream_send(void *handle, const void *data, size_t length, long timeout_ms);
+/// Bytes received (> 0), 0 when none came within `timeout_ms`, -1 when the connection is gone.
+long tecurl_stream_recv(void *handle, void *buffer, size_t capacity, long timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif
