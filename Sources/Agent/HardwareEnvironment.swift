@@ -134,7 +134,8 @@ extension HardwareEnvironment {
             }
             let debounceMicros = UInt64(g.debounceMilliseconds * 1000)
             let options = GPIOInputOptions(bias: g.bias, edges: g.mode == .counter ? .rising : .none, activeLow: g.activeLow,
-                                           debounceMicroseconds: UInt32(debounceMicros))
+                                           debounceMicroseconds: UInt32(debounceMicros),
+                                           eventBufferSize: g.mode == .counter ? GPIOInputOptions.maxEventBuffer : 0)
             let line = try chip.requestInput(line: g.line, options: options, consumer: "tagoedge:\(s.name)")
             return g.mode == .counter ? GPIOCounter(line: line, debounceMicroseconds: debounceMicros) : GPIOInput(line: line)
         }

@@ -4,10 +4,15 @@ public struct GPIOEdge: Sendable, Equatable {
     public var kind: Kind
     /// Nanoseconds on the monotonic clock (the kernel's event timestamp).
     public var timestampNanoseconds: UInt64
+    /// The kernel's sequence number of this event on its line (1, 2, …), given when the edge
+    /// happened: a gap between two events read means the kernel's buffer overflowed and dropped
+    /// the events in between. 0 when unknown.
+    public var lineSequence: UInt32
 
-    public init(_ kind: Kind, at timestampNanoseconds: UInt64) {
+    public init(_ kind: Kind, at timestampNanoseconds: UInt64, lineSequence: UInt32 = 0) {
         self.kind = kind
         self.timestampNanoseconds = timestampNanoseconds
+        self.lineSequence = lineSequence
     }
 }
 
@@ -36,12 +41,19 @@ public struct GPIOInputOptions: Sendable, Equatable {
     public var activeLow: Bool
     /// Kernel debounce period; 0 for none.
     public var debounceMicroseconds: UInt32
+    /// Edge events the kernel keeps between two reads; beyond, it drops the oldest. 0: the
+    /// kernel's default, 16 a line (a pulse counter read every minute at 1 Hz lost 44 of 60).
+    public var eventBufferSize: UInt32
 
-    public init(bias: Bias = .asIs, edges: Edges = .none, activeLow: Bool = false, debounceMicroseconds: UInt32 = 0) {
+    /// The most the kernel keeps for one request (GPIO_V2_LINES_MAX × 16); larger is clamped.
+    public static let maxEventBuffer: UInt32 = 1024
+
+    public init(bias: Bias = .asIs, edges: Edges = .none, activeLow: Bool = false, debounceMicroseconds: UInt32 = 0, eventBufferSize: UInt32 = 0) {
         self.bias = bias
         self.edges = edges
         self.activeLow = activeLow
         self.debounceMicroseconds = debounceMicroseconds
+        self.eventBufferSize = eventBufferSize
     }
 }
 

@@ -152,8 +152,9 @@ func simulatedBus(_ device: SimulatedI2CDevice, at address: UInt8, faults: Fault
         let chip = SimulatedGPIOChip(name: "sim:gpiochip0", clock: clock)
         chip.script(line: 17, PulseScript(rate: 2, bounce: 2))
         chip.script(line: 18, PulseScript(rate: 2, bounce: 2))
-        let debounced = GPIOCounter(line: try chip.requestInput(line: 17, options: GPIOInputOptions(edges: .rising), consumer: "t"), debounceMicroseconds: 5_000)
-        let raw = GPIOCounter(line: try chip.requestInput(line: 18, options: GPIOInputOptions(edges: .rising), consumer: "t"), debounceMicroseconds: 0)
+        // As the agent asks: the kernel debounces, and keeps up to 1,024 events between reads.
+        let debounced = GPIOCounter(line: try chip.requestInput(line: 17, options: GPIOInputOptions(edges: .rising, debounceMicroseconds: 5_000, eventBufferSize: 1024), consumer: "t"), debounceMicroseconds: 5_000)
+        let raw = GPIOCounter(line: try chip.requestInput(line: 18, options: GPIOInputOptions(edges: .rising, eventBufferSize: 1024), consumer: "t"), debounceMicroseconds: 0)
         clock.advance(nanoseconds: 10_000_000_000)
         let d = try debounced.read(), r = try raw.read()
         #expect(d.first?.value.number == 20)  // 2 Hz for 10 s
@@ -161,6 +162,23 @@ func simulatedBus(_ device: SimulatedI2CDevice, at address: UInt8, faults: Fault
         clock.advance(nanoseconds: 1_000_000_000)
         let next = try debounced.read()
         #expect(next.map(\.value.number) == [22, 2])  // total, and pulses since the last read
+    }
+
+    /// Hundreds of pulses between two reads all count: the agent asks the kernel for 1,024
+    /// events, and beyond that the per-line sequence numbers count what the kernel dropped
+    /// (before, the kernel's default of 16 events kept 16 of 1,000 pulses, silently).
+    @Test(arguments: [(UInt32(1024), 1_000, 0), (UInt32(1024), 5_000, 3_976), (UInt32(0), 1_000, 984)])
+    func everyPulseCountsBetweenReads(buffer: UInt32, pulses: Int, dropped: Int) throws {
+        let clock = ManualClock(startNanoseconds: 0)
+        let chip = SimulatedGPIOChip(name: "sim:gpiochip0", clock: clock)
+        chip.script(line: 4, PulseScript(rate: 500))
+        let counter = GPIOCounter(line: try chip.requestInput(line: 4, options: GPIOInputOptions(edges: .rising, eventBufferSize: buffer), consumer: "t"), debounceMicroseconds: 0)
+        _ = try counter.read()
+        clock.advance(nanoseconds: UInt64(pulses) * 2_000_000)
+        let m = try counter.read()
+        #expect(m.map(\.value.number) == [Double(pulses), Double(pulses)])
+        #expect(m[0].metadata["dropped_edges"] == (dropped > 0 ? String(dropped) : nil))
+        #expect(counter.dropped == UInt64(dropped))
     }
 
     @Test func inputState() throws {

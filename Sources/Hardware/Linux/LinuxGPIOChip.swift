@@ -73,7 +73,7 @@ public final class LinuxGPIOChip: GPIOChip {
         case .both: flags |= TEHAL_GPIO_FLAG_EDGE_RISING | TEHAL_GPIO_FLAG_EDGE_FALLING
         }
         var offset = line
-        let rc = tehal_gpio_request(fd, &offset, 1, flags, options.debounceMicroseconds, 0, consumer, 0)
+        let rc = tehal_gpio_request(fd, &offset, 1, flags, options.debounceMicroseconds, 0, consumer, min(options.eventBufferSize, GPIOInputOptions.maxEventBuffer))
         guard rc >= 0 else { throw HardwareError(device: name, operation: "GPIO_V2_GET_LINE_IOCTL line \(line)", errno: -rc) }
         return LinuxGPIOLine(fd: rc, name: "\(name) line \(line)")
     }
@@ -121,7 +121,7 @@ final class LinuxGPIOLine: GPIOInputLine, GPIOOutputLine {
             let n = buffer.withUnsafeMutableBufferPointer { tehal_gpio_read_events(fd, $0.baseAddress, 16, timeout) }
             guard n >= 0 else { throw HardwareError(device: name, operation: "read edge events", errno: -n) }
             for e in buffer.prefix(Int(n)) {
-                result.append(GPIOEdge(e.id == TEHAL_GPIO_EVENT_RISING ? .rising : .falling, at: e.timestamp_ns))
+                result.append(GPIOEdge(e.id == TEHAL_GPIO_EVENT_RISING ? .rising : .falling, at: e.timestamp_ns, lineSequence: e.line_seqno))
             }
             if n < 16 { return result }
             timeout = 0  // drain what is queued, without waiting again

@@ -94,6 +94,8 @@ final class SimulatedInputLine: GPIOInputLine {
     private let start: UInt64
     private let clock: MonotonicClock
     private var delivered: UInt64  // edges up to this time have been handed out
+    private var sequence: UInt32 = 0  // the kernel's line_seqno of the last event generated
+    private var lastPhysicalEdge: UInt64 = 0  // for the debounce
 
     init(chip: SimulatedGPIOChip, line: UInt32, script: PulseScript?, options: GPIOInputOptions, start: UInt64, clock: MonotonicClock) {
         self.chip = chip
@@ -146,12 +148,30 @@ final class SimulatedInputLine: GPIOInputLine {
         var found = physicalEdges(from: delivered, to: now)
         delivered = now
         if options.activeLow { found = found.map { GPIOEdge($0.kind == .rising ? .falling : .rising, at: $0.timestampNanoseconds) } }
+        // The kernel's debounce: an edge counts only after the line was stable for the period.
+        if options.debounceMicroseconds > 0 {
+            let period = UInt64(options.debounceMicroseconds) * 1_000
+            var kept: [GPIOEdge] = []
+            for edge in found {
+                if edge.timestampNanoseconds &- lastPhysicalEdge >= period { kept.append(edge) }
+                lastPhysicalEdge = edge.timestampNanoseconds
+            }
+            found = kept
+        }
         switch options.edges {
         case .none: return []
-        case .both: return found
-        case .rising: return found.filter { $0.kind == .rising }
-        case .falling: return found.filter { $0.kind == .falling }
+        case .both: break
+        case .rising: found = found.filter { $0.kind == .rising }
+        case .falling: found = found.filter { $0.kind == .falling }
         }
+        // As the kernel does: each event numbered as it happens, and a buffer of
+        // `eventBufferSize` events (16 by default, 1,024 at most) that drops the oldest.
+        for i in found.indices {
+            sequence &+= 1
+            found[i].lineSequence = sequence
+        }
+        let capacity = Int(options.eventBufferSize == 0 ? 16 : min(options.eventBufferSize, GPIOInputOptions.maxEventBuffer))
+        return Array(found.suffix(capacity))
     }
 }
 
