@@ -20,6 +20,11 @@
 const uint64_t TEHAL_I2C_FUNC_I2C = I2C_FUNC_I2C;
 const uint64_t TEHAL_I2C_FUNC_SMBUS_QUICK = I2C_FUNC_SMBUS_QUICK;
 const uint64_t TEHAL_I2C_FUNC_SMBUS_READ_BYTE = I2C_FUNC_SMBUS_READ_BYTE;
+const uint64_t TEHAL_I2C_FUNC_SMBUS_WRITE_BYTE = I2C_FUNC_SMBUS_WRITE_BYTE;
+const uint64_t TEHAL_I2C_FUNC_SMBUS_READ_BYTE_DATA = I2C_FUNC_SMBUS_READ_BYTE_DATA;
+const uint64_t TEHAL_I2C_FUNC_SMBUS_WRITE_BYTE_DATA = I2C_FUNC_SMBUS_WRITE_BYTE_DATA;
+const uint64_t TEHAL_I2C_FUNC_SMBUS_READ_I2C_BLOCK = I2C_FUNC_SMBUS_READ_I2C_BLOCK;
+const uint64_t TEHAL_I2C_FUNC_SMBUS_WRITE_I2C_BLOCK = I2C_FUNC_SMBUS_WRITE_I2C_BLOCK;
 
 const uint64_t TEHAL_GPIO_FLAG_ACTIVE_LOW = GPIO_V2_LINE_FLAG_ACTIVE_LOW;
 const uint64_t TEHAL_GPIO_FLAG_INPUT = GPIO_V2_LINE_FLAG_INPUT;
@@ -231,4 +236,50 @@ int tehal_clock_synchronised(void) {
 
 int tehal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int fd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, fd);
+}
+
+int tehal_i2c_smbus(int fd, int read, uint8_t command, int size, uint8_t *data, uint8_t *length) {
+    // i2c-tools' i2c_smbus_access: one I2C_SMBUS ioctl. `data` holds up to 32 bytes (block
+    // transfers: *length of them; byte and byte-data: one).
+    union i2c_smbus_data buffer;
+    memset(&buffer, 0, sizeof buffer);
+    struct i2c_smbus_ioctl_data args = {
+        .read_write = read ? I2C_SMBUS_READ : I2C_SMBUS_WRITE,
+        .command = command,
+        .size = 0,
+        .data = &buffer,
+    };
+    switch (size) {
+    case TEHAL_SMBUS_QUICK:
+        args.size = I2C_SMBUS_QUICK;
+        args.data = NULL;
+        break;
+    case TEHAL_SMBUS_BYTE:
+        args.size = I2C_SMBUS_BYTE;
+        if (!read) args.data = NULL;  // a write byte sends `command` alone
+        break;
+    case TEHAL_SMBUS_BYTE_DATA:
+        args.size = I2C_SMBUS_BYTE_DATA;
+        if (!read) buffer.byte = data[0];
+        break;
+    case TEHAL_SMBUS_I2C_BLOCK:
+        if (*length == 0 || *length > I2C_SMBUS_BLOCK_MAX) return -EINVAL;
+        args.size = I2C_SMBUS_I2C_BLOCK_DATA;
+        buffer.block[0] = *length;
+        if (!read) memcpy(&buffer.block[1], data, *length);
+        break;
+    default:
+        return -EINVAL;
+    }
+    int rc = tehal_ioctl(fd, I2C_SMBUS, &args);
+    if (rc < 0) return rc;
+    if (read) {
+        if (size == TEHAL_SMBUS_BYTE || size == TEHAL_SMBUS_BYTE_DATA) data[0] = buffer.byte;
+        if (size == TEHAL_SMBUS_I2C_BLOCK) {
+            uint8_t n = buffer.block[0] < *length ? buffer.block[0] : *length;
+            memcpy(data, &buffer.block[1], n);
+            *length = n;
+        }
+    }
+    return 0;
 }

@@ -184,7 +184,7 @@ func configErrors(_ text: String) -> [ConfigError] {
         #expect(try AgentConfig.parse("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"g\"\ntoken = \"env:T\"\n", file: "t.toml").tagotip.endpoint?.host == "mqtt.tip.us-e1.tago.io")
         let plain = try AgentConfig.parse("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"g\"\ntoken = \"env:T\"\nurl = \"mqtt://203.0.113.7\"\n", file: "t.toml")
         #expect(plain.warnings.contains { $0.description.contains("UNENCRYPTED") })
-        let errors = configErrors("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"gw 7\"\nurl = \"udp://x\"\nbatch_size = 101\n[[sensor]]\nname = \"Board\"\ndriver = \"board\"\n")
+        let errors = configErrors("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"gw 7\"\nurl = \"ftp://x\"\nbatch_size = 101\n[[sensor]]\nname = \"Board\"\ndriver = \"board\"\n")
         let text = errors.map(\.description).joined(separator: "\n")
         #expect(text.contains("tagotip.serial") && text.contains("tagotip.url") && text.contains("tagotip.batch_size"), "\(text)")
         let names = configErrors("[uplink]\ntransport = \"tagotip\"\n[tagotip]\nserial = \"g\"\ntoken = \"env:T\"\n[[sensor]]\nname = \"Board\"\ndriver = \"board\"\n")

@@ -47,6 +47,20 @@ long tehal_i2c_read(int fd, uint8_t *buf, size_t len);
 extern const uint64_t TEHAL_I2C_FUNC_I2C;
 extern const uint64_t TEHAL_I2C_FUNC_SMBUS_QUICK;
 extern const uint64_t TEHAL_I2C_FUNC_SMBUS_READ_BYTE;
+extern const uint64_t TEHAL_I2C_FUNC_SMBUS_WRITE_BYTE;
+extern const uint64_t TEHAL_I2C_FUNC_SMBUS_READ_BYTE_DATA;
+extern const uint64_t TEHAL_I2C_FUNC_SMBUS_WRITE_BYTE_DATA;
+extern const uint64_t TEHAL_I2C_FUNC_SMBUS_READ_I2C_BLOCK;
+extern const uint64_t TEHAL_I2C_FUNC_SMBUS_WRITE_I2C_BLOCK;
+
+/// SMBus transfer sizes for `tehal_i2c_smbus`.
+enum { TEHAL_SMBUS_QUICK = 0, TEHAL_SMBUS_BYTE = 1, TEHAL_SMBUS_BYTE_DATA = 2, TEHAL_SMBUS_I2C_BLOCK = 8 };
+
+/// One SMBus transfer (the I2C_SMBUS ioctl) to the address set with `tehal_i2c_set_address`:
+/// quick (the R/W bit alone), byte, byte data, or I2C block data (up to 32 bytes, *length).
+/// For adapters without plain I2C (I2C_FUNC_I2C), such as i2c-stub and many SMBus controllers.
+/// Returns 0 or -errno.
+int tehal_i2c_smbus(int fd, int read, uint8_t command, int size, uint8_t *data, uint8_t *length);
 
 // ---- GPIO character device, uAPI v2 ------------------------------------------------------------
 
