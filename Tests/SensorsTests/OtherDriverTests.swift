@@ -120,6 +120,21 @@ func simulatedBus(_ device: SimulatedI2CDevice, at address: UInt8, faults: Fault
         #expect(throws: SensorError.self) { try DS18B20.parse("garbage", location: "28-x") }
     }
 
+    /// A shorted data line reads nine zero bytes whose CRC checks: 0 °C before, a fault now (the
+    /// configuration register's fixed bits). Current w1_therm gives an empty file when its reads
+    /// fail or the CRC does not check; the simulation now does the same.
+    @Test func aShortedBusAndAFailedReadAreFaultsNotReadings() throws {
+        let zeros = "00 00 00 00 00 00 00 00 00 : crc=00 YES\n00 00 00 00 00 00 00 00 00 t=0\n"
+        #expect { try DS18B20.parse(zeros, location: "28-x") } throws: { "\($0)".contains("shorted") }
+        #expect { try DS18B20.parse("", location: "28-x") } throws: { "\($0)".contains("read nothing") }
+        let sysfs = SimulatedSysfs(clock: ManualClock())
+        sysfs.addDS18B20(id: "28-00000000000a", signal: SignalSpec(.constant), faults: try FaultPlan(spec: "shorted"))
+        sysfs.addDS18B20(id: "28-00000000000b", signal: SignalSpec(.constant), faults: try FaultPlan(spec: "bad-crc"))
+        #expect { try DS18B20(sysfs: sysfs, id: "28-00000000000a").read() } throws: { "\($0)".contains("shorted") }
+        #expect(try sysfs.readText("/sys/bus/w1/devices/28-00000000000b/w1_slave") == "")
+        #expect { try DS18B20(sysfs: sysfs, id: "28-00000000000b").read() } throws: { "\($0)".contains("read nothing") }
+    }
+
     @Test func discoversAndReadsSimulatedSensors() throws {
         let clock = ManualClock()
         let sysfs = SimulatedSysfs(clock: clock)

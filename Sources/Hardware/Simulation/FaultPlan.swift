@@ -1,7 +1,7 @@
 /// Faults a simulated chip plays, so that error paths run on the bench as they would in the field.
 ///
 /// Written in config as a comma-separated list: `"absent"`, `"nack-after:20"`, `"bad-crc"`,
-/// `"bad-crc-every:3"`, `"stuck-busy"`, `"power-on-value"`.
+/// `"bad-crc-every:3"`, `"stuck-busy"`, `"power-on-value"`, `"shorted"`.
 public struct FaultPlan: Sendable, Equatable {
     /// The chip does not acknowledge at all (unplugged, wrong address).
     public var absent = false
@@ -13,6 +13,9 @@ public struct FaultPlan: Sendable, Equatable {
     public var stuckBusy = false
     /// A DS18B20 that lost power answers its power-on value, 85 °C.
     public var powerOnValue = false
+    /// A 1-Wire data line shorted to ground: every bit reads 0, so the scratchpad is nine zero
+    /// bytes, whose CRC (0) checks.
+    public var shorted = false
 
     public init() {}
 
@@ -29,6 +32,7 @@ public struct FaultPlan: Sendable, Equatable {
             case "absent": absent = true
             case "stuck-busy": stuckBusy = true
             case "power-on-value": powerOnValue = true
+            case "shorted": shorted = true
             case "bad-crc": badCRCEvery = 1
             case "bad-crc-every":
                 guard let n = count, n >= 1 else { throw FaultSpecError(part: part, reason: "needs a count of at least 1, e.g. bad-crc-every:3") }
@@ -37,7 +41,7 @@ public struct FaultPlan: Sendable, Equatable {
                 guard let n = count, n >= 0 else { throw FaultSpecError(part: part, reason: "needs a transaction count, e.g. nack-after:20") }
                 nackAfter = n
             default:
-                throw FaultSpecError(part: part, reason: "unknown fault; valid: absent, nack-after:N, bad-crc, bad-crc-every:N, stuck-busy, power-on-value")
+                throw FaultSpecError(part: part, reason: "unknown fault; valid: absent, nack-after:N, bad-crc, bad-crc-every:N, stuck-busy, power-on-value, shorted")
             }
         }
     }

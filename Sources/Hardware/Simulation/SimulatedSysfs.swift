@@ -25,13 +25,17 @@ public final class SimulatedSysfs: SysfsReader {
             files[path] = {
                 if faults.absent { throw HardwareError(device: path, operation: "open", errno: ENOENT_VALUE) }
                 reads += 1
-                if let limit = faults.nackAfter, reads > limit {
-                    // What w1_therm prints when the bus read fails: all-zero bytes and a failed CRC.
+                // What w1_therm (Linux 5.10 and later) gives when the read fails or the CRC does not
+                // check, after its retries: an empty file (w1_slave_show returns 0).
+                if let limit = faults.nackAfter, reads > limit { return "" }
+                if faults.corruptsCRC(reads) { return "" }
+                if faults.shorted {
+                    // All zeros, and the CRC of zeros is zero: the kernel says YES.
                     let zeros = String(repeating: "00 ", count: 9)
-                    return "\(zeros): crc=00 NO\n\(zeros)t=0\n"
+                    return "\(zeros): crc=00 YES\n\(zeros)t=0\n"
                 }
                 let celsius = faults.powerOnValue ? 85 : generator.next(atSeconds: Double(clock.nanoseconds()) / 1e9)
-                return SimulatedSysfs.w1SlaveText(celsius: celsius, corruptCRC: faults.corruptsCRC(reads))
+                return SimulatedSysfs.w1SlaveText(celsius: celsius)
             }
         }
     }

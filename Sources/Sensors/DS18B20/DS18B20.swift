@@ -28,6 +28,11 @@ public final class DS18B20: SensorDriver {
 
     /// Parses w1_therm's text. Throws `SensorError` naming what is wrong.
     public static func parse(_ text: String, location: String) throws -> Double {
+        if text.isEmpty {
+            // Linux 5.10 and later: w1_therm returns nothing when its reads failed or the
+            // scratchpad's CRC did not check, after its retries.
+            throw SensorError(sensor: location, "the kernel read nothing from the sensor (its reads failed or the CRC did not check): a loose wire, noise, or a missing pull-up")
+        }
         let lines = text.split(separator: "\n")
         guard lines.count >= 2 else { throw SensorError(sensor: location, "w1_slave has \(lines.count) line(s), expected 2: '\(text.prefix(80))'") }
         let hexFields = lines[0].split(separator: " ").prefix(9)
@@ -39,6 +44,11 @@ public final class DS18B20: SensorDriver {
         let crc = Checksum.maximCRC8(bytes.prefix(8))
         guard crc == bytes[8] else {
             throw SensorError(sensor: location, "scratchpad CRC is \(hexByte(bytes[8])), computed \(hexByte(crc))")
+        }
+        // The configuration register's fixed bits (0-4 read 1, bit 7 reads 0): a data line shorted
+        // to ground reads nine zero bytes, whose CRC is zero and checks, and would be 0 °C.
+        guard bytes[4] & 0x9F == 0x1F else {
+            throw SensorError(sensor: location, "the scratchpad's configuration register reads \(hexByte(bytes[4])) where its fixed bits must read 0x1F: the data line is shorted or held low, or this is not a DS18B20")
         }
         let raw = Int16(bitPattern: UInt16(bytes[1]) << 8 | UInt16(bytes[0]))
         // Resolution from the configuration register: undefined low bits are masked.
