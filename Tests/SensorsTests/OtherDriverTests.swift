@@ -61,6 +61,20 @@ func simulatedBus(_ device: SimulatedI2CDevice, at address: UInt8, faults: Fault
         }
     }
 
+    /// Full sunlight saturates the chip at 65535 counts: flagged as clipped (before: 54,612 lx,
+    /// a plain value).
+    @Test func saturationIsFlagged() throws {
+        final class Saturated: I2CBus {
+            let name = "saturated"
+            func transfer(address: UInt8, write bytes: [UInt8], readCount count: Int) throws -> [UInt8] { [UInt8](repeating: 0xFF, count: count) }
+            func probe(address: UInt8) -> Bool { true }
+        }
+        let m = try #require(try BH1750(bus: Saturated(), clock: ManualClock()).read().first)
+        #expect(m.metadata["clipped"] == "above")
+        let normal = try #require(try BH1750(bus: simulatedBus(SimulatedBH1750(signal: SignalSpec(.constant), clock: ManualClock()), at: 0x23), clock: ManualClock()).read().first)
+        #expect(normal.metadata["clipped"] == nil)
+    }
+
     @Test func absentChip() throws {
         let clock = ManualClock()
         let driver = BH1750(bus: simulatedBus(SimulatedBH1750(signal: SignalSpec(.constant), clock: clock), at: 0x23, faults: try FaultPlan(spec: "absent")), clock: clock)
@@ -87,7 +101,9 @@ func simulatedBus(_ device: SimulatedI2CDevice, at address: UInt8, faults: Fault
     @Test func gainClipsAtFullScale() throws {
         let clock = ManualClock()
         let driver = ADS1115(bus: simulatedBus(SimulatedADS1115(signal: SignalSpec(.constant), clock: clock), at: 0x48), channels: [.ain3], gain: .fs0_256, clock: clock)
-        #expect(try driver.read().first?.value.number == 0.256 * 32767 / 32768)
+        let m = try #require(try driver.read().first)
+        #expect(m.value.number == 0.256 * 32767 / 32768)
+        #expect(m.metadata["clipped"] == "above")  // a bound, not a measurement (before: a plain value)
     }
 
     @Test func stuckConversionIsReported() throws {

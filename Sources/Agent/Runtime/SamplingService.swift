@@ -10,6 +10,8 @@ final class SamplingService: AgentService {
     private let beatEvery: Int64
     /// Called with each round's readings once they are in the spool.
     private let onReadings: ([Reading]) -> Void
+    /// Sensors whose last reading was clipped (warned about once, until they are back in range).
+    private var clippedSensors: Set<String> = []
 
     init(context: RuntimeContext, sensors: [SensorInstance], beatEveryMilliseconds: Int64, onReadings: @escaping ([Reading]) -> Void) {
         self.context = context
@@ -66,6 +68,15 @@ final class SamplingService: AgentService {
             if schedule.failures[i] > 0 { context.log(.info, "sensor '\(sensor.name)' is back after \(schedule.failures[i]) failure(s)") }
             schedule.succeeded(i, intervalMilliseconds: interval, now: finished)
             context.log(.debug, "sensor '\(sensor.name)': " + outcome.readings.map { "\($0.variable)=\($0.value.display)" }.joined(separator: " "))
+            // A value at the end of the chip's range, said once until it is back inside.
+            let clipped = outcome.readings.filter { $0.metadata["clipped"] != nil }.map(\.variable)
+            if !clipped.isEmpty, !clippedSensors.contains(sensor.name) {
+                context.log(.warning, "sensor '\(sensor.name)': \(clipped.joined(separator: ", ")) at the end of the chip's range (clipped): the true value is beyond it; readings carry clipped metadata")
+            }
+            if clipped.isEmpty { clippedSensors.remove(sensor.name) } else { clippedSensors.insert(sensor.name) }
+            if let dropped = outcome.readings.first(where: { $0.metadata["dropped_edges"] != nil })?.metadata["dropped_edges"] {
+                context.log(.warning, "sensor '\(sensor.name)': the kernel dropped \(dropped) edge event(s) between two reads (counted from its sequence numbers); read more often")
+            }
             readings += outcome.readings
         }
         if !problems.isEmpty {

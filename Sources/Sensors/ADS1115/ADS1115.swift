@@ -101,7 +101,10 @@ public final class ADS1115: SensorDriver {
         }
         let d = try bus.readRegisters(address: address, register: Self.conversionRegister, count: 2)
         let code = Int16(bitPattern: UInt16(d[0]) << 8 | UInt16(d[1]))
-        return Measurement(channel.quantity, Self.volts(code: code, gain: gain), unit: "V")
+        // The full-scale codes: the input is at or beyond ±FSR of this gain (or the supply),
+        // so the value is a bound, not a measurement: flagged.
+        let metadata = code == Int16.max ? ["clipped": "above"] : code == Int16.min ? ["clipped": "below"] : [:]
+        return Measurement(channel.quantity, Self.volts(code: code, gain: gain), unit: "V", metadata: metadata)
     }
 }
 

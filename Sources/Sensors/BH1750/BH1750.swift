@@ -56,6 +56,9 @@ public final class BH1750: SensorDriver {
     public func finish() throws -> [Measurement] {
         let bytes = try bus.read(address: address, count: 2)
         let counts = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
-        return [Measurement("illuminance", Self.lux(counts: counts, resolution: resolution), unit: "lx")]
+        // 65535 counts: the light is at or beyond the chip's range (54,612 lx in H-resolution
+        // mode, half that in H-resolution mode 2): flagged, not reported as a plain value.
+        let metadata = counts == UInt16.max ? ["clipped": "above"] : [:]
+        return [Measurement("illuminance", Self.lux(counts: counts, resolution: resolution), unit: "lx", metadata: metadata)]
     }
 }
