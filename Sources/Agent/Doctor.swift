@@ -211,6 +211,18 @@ public struct Doctor {
                     enable I2C: add `dtparam=i2c_arm=on` to /boot/firmware/config.txt (/boot/config.txt before Raspberry Pi OS Bookworm) \
                     and reboot, or run `sudo raspi-config nonint do_i2c 0`; on other boards load i2c-dev (`echo i2c-dev | sudo tee /etc/modules-load.d/i2c-dev.conf`)
                     """, group: "i2c", open: { try LinuxI2CBus(number: s.bus, path: options.systemRoot + path) }))
+            case .gpio(let g) where !g.chip.hasPrefix("/") && !(g.chip.hasPrefix("gpiochip") && Int(g.chip.dropFirst(8)) != nil):
+                // A label (`pinctrl-rp1`) or `header`: the form the Pi 5 needs, resolved as the agent does.
+                guard seen.insert("label " + g.chip).inserted else { continue }
+                do {
+                    let chip = try LinuxGPIOChip(g.chip)
+                    checks.append(DoctorCheck("gpio", g.chip, .ok, "is \(chip.name) (\(chip.label), \(chip.lineCount) lines)"))
+                } catch {
+                    checks.append(DoctorCheck("gpio", g.chip, .failed, "\(error)", fix: """
+                        `ls /dev/gpiochip*` lists the chips; chip = "header" finds a Raspberry Pi's header by its label \
+                        (\(LinuxGPIOChip.headerLabels.joined(separator: ", "))); any chip may be named by its label or as gpiochipN
+                        """))
+                }
             case .gpio(let g):
                 let path = g.chip.hasPrefix("/") ? g.chip : "/dev/" + g.chip
                 guard seen.insert(path).inserted else { continue }

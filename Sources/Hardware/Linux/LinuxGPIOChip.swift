@@ -31,28 +31,63 @@ public final class LinuxGPIOChip: GPIOChip {
 
     deinit { _ = tehal_close(fd) }
 
-    /// A path as given; `gpiochipN` under /dev; otherwise the chip whose label matches.
+    /// The labels of the chips that drive a Raspberry Pi's 40-pin header: the RP1 on a Pi 5,
+    /// the SoC's own on earlier models. On a Pi 5 with a kernel before 6.6.45 `gpiochip0` is the
+    /// SoC's chip and the header is `gpiochip4`; after, the other way round: a number is not safe.
+    public static let headerLabels = ["pinctrl-rp1", "pinctrl-bcm2712", "pinctrl-bcm2711", "pinctrl-bcm2835"]
+
+    /// A path as given; `gpiochipN` under /dev; `header`: the Raspberry Pi header's chip, by its
+    /// label; otherwise the chip whose label matches.
     static func resolve(_ chip: String) throws -> String {
         if chip.hasPrefix("/") { return chip }
-        if chip.hasPrefix("gpiochip"), Int(chip.dropFirst(8)) != nil { return "/dev/" + chip }
-        let sysfs = LinuxSysfs()
-        let names = (try? sysfs.list("/dev").filter { $0.hasPrefix("gpiochip") }) ?? []
-        for candidate in names {
-            let path = "/dev/" + candidate
-            let rc = tehal_open_chardev(path)
-            guard rc >= 0 else { continue }
-            var info = tehal_gpio_chipinfo()
-            defer { _ = tehal_close(rc) }
-            if tehal_gpio_chip_info(rc, &info) == 0, cString(&info.label) == chip { return path }
+        if chip == "header" {
+            let labels = chipLabels()
+            for wanted in headerLabels {
+                if let path = labels.first(where: { $0.label == wanted })?.path { return path }
+            }
+            throw HardwareError(device: "header", operation: "find GPIO chip", errno: ENOENT_VALUE,
+                                detail: "no chip labelled \(headerLabels.joined(separator: ", ")) (found: \(labels.map { "\($0.path) \($0.label)" }.joined(separator: ", ")))")
         }
+        if chip.hasPrefix("gpiochip"), Int(chip.dropFirst(8)) != nil { return "/dev/" + chip }
+        let labels = chipLabels()
+        if let path = labels.first(where: { $0.label == chip })?.path { return path }
         throw HardwareError(device: chip, operation: "find GPIO chip", errno: ENOENT_VALUE,
-                            detail: "no /dev/gpiochip* has this name or label (found: \(names.isEmpty ? "none" : names.joined(separator: ", ")))")
+                            detail: "no /dev/gpiochip* has this name or label (found: \(labels.isEmpty ? "none" : labels.map { "\($0.path) \($0.label)" }.joined(separator: ", ")))")
     }
 
+    /// Every /dev/gpiochip* with its label.
+    static func chipLabels() -> [(path: String, label: String)] {
+        let names = ((try? LinuxSysfs().list("/dev")) ?? []).filter { $0.hasPrefix("gpiochip") }
+        return names.compactMap { candidate in
+            let path = "/dev/" + candidate
+            let rc = tehal_open_chardev(path)
+            guard rc >= 0 else { return nil }
+            defer { _ = tehal_close(rc) }
+            var info = tehal_gpio_chipinfo()
+            guard tehal_gpio_chip_info(rc, &info) == 0 else { return nil }
+            return (path, cString(&info.label))
+        }
+    }
+
+    /// The kernel's name for a line (`GPIO17` on a Pi's header chip), or "" when it has none.
+    public func lineName(_ line: UInt32) -> String {
+        var info = tehal_gpio_lineinfo()
+        guard tehal_gpio_line_info(fd, line, &info) == 0 else { return "" }
+        return cString(&info.name)
+    }
+
+    /// The line exists, and where the kernel names lines `GPIOn` (a Pi's header chip), this one
+    /// is `GPIO<line>`: a number that names another pin on this chip is refused before anything
+    /// is driven (a Pi 5's gpiochip0 is not the header's chip on every kernel).
     private func check(_ line: UInt32) throws {
         guard line < lineCount else {
             throw HardwareError(device: name, operation: "request line \(line)", errno: EINVAL_VALUE,
                                 detail: "\(label) has lines 0 to \(lineCount - 1)")
+        }
+        let lineName = lineName(line)
+        if lineName.hasPrefix("GPIO"), Int(lineName.dropFirst(4)) != nil, lineName != "GPIO\(line)" {
+            throw HardwareError(device: name, operation: "request line \(line)", errno: EINVAL_VALUE,
+                                detail: "\(label)'s line \(line) is named \(lineName), not GPIO\(line): this is not the chip the config means; use chip = \"header\" on a Raspberry Pi")
         }
     }
 
