@@ -15,6 +15,20 @@ import Glibc
         return String(cString: template)
     }
 
+    /// An address a kernel driver has bound is found through sysfs (the check I2C_RDWR needs,
+    /// since only I2C_SLAVE refuses such addresses by itself).
+    @Test func aKernelDriverOnAnAddressIsFoundInSysfs() throws {
+        let root = "/tmp/tagoedge-sysfs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { _ = root.withCString { _ in system("rm -rf '\(root)'") } }
+        for dir in ["/sys/bus/i2c/devices/1-0076", "/sys/bus/i2c/devices/1-0077", "/sys/bus/i2c/drivers/bmp280"] {
+            _ = system("mkdir -p '\(root)\(dir)'")
+        }
+        _ = symlink("../../../../bus/i2c/drivers/bmp280", root + "/sys/bus/i2c/devices/1-0076/driver")
+        #expect(LinuxI2CBus.kernelDriver(bus: 1, address: 0x76, sysfsRoot: root) == "bmp280")
+        #expect(LinuxI2CBus.kernelDriver(bus: 1, address: 0x77, sysfsRoot: root) == nil)  // a device without a driver
+        #expect(LinuxI2CBus.kernelDriver(bus: 1, address: 0x44, sysfsRoot: root) == nil)
+    }
+
     @Test func missingI2CBusNamesTheDevice() {
         do {
             _ = try LinuxI2CBus(number: 250)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CLinuxHAL
 import EdgeCore
 
@@ -18,12 +21,18 @@ public final class LinuxI2CBus: I2CBus {
     public let functionality: UInt64
     private let fd: Int32
     private let force: Bool
+    private let number: Int
+    private let sysfsRoot: String
+    /// Addresses checked for a kernel driver (I2C_RDWR does not check, as I2C_SLAVE does).
+    private var checked: Set<UInt8> = []
 
     /// Opens `/dev/i2c-<number>` (or `path` if given) and queries `I2C_FUNCS`.
-    public init(number: Int, path: String? = nil, force: Bool = false) throws {
+    public init(number: Int, path: String? = nil, force: Bool = false, sysfsRoot: String = "") throws {
         let device = path ?? "/dev/i2c-\(number)"
         name = device
         self.force = force
+        self.number = number
+        self.sysfsRoot = sysfsRoot
         let rc = tehal_open_chardev(device)
         guard rc >= 0 else {
             throw HardwareError(device: device, operation: "open", errno: -rc,
@@ -49,6 +58,15 @@ public final class LinuxI2CBus: I2CBus {
         }
         var input = [UInt8](repeating: 0, count: count)
         if supportsCombined {
+            // I2C_SLAVE refuses an address a kernel driver holds (EBUSY); I2C_RDWR does not, and
+            // the agent would talk to the chip behind the driver's back. Check sysfs, once.
+            if !force, !checked.contains(address) {
+                if let driver = Self.kernelDriver(bus: number, address: address, sysfsRoot: sysfsRoot) {
+                    throw HardwareError(device: name, operation: "I2C_RDWR to \(hexAddress(address))", errno: EBUSY_VALUE,
+                                        detail: "the kernel driver '\(driver)' owns this address; unbind it (echo \(number)-00\(String(format2: address)) > /sys/bus/i2c/drivers/\(driver)/unbind) or set force = true")
+                }
+                checked.insert(address)
+            }
             let rc = bytes.withUnsafeBufferPointer { w in
                 input.withUnsafeMutableBufferPointer { r in
                     tehal_i2c_write_read(fd, UInt16(address), w.baseAddress, UInt16(w.count), r.baseAddress, UInt16(r.count))
@@ -134,6 +152,17 @@ public final class LinuxI2CBus: I2CBus {
         }
     }
 
+    /// The kernel driver bound to `address` on bus `bus` (`/sys/bus/i2c/devices/N-00AA/driver`),
+    /// or nil when none is.
+    public static func kernelDriver(bus: Int, address: UInt8, sysfsRoot: String = "") -> String? {
+        let link = "\(sysfsRoot)/sys/bus/i2c/devices/\(bus)-00\(String(format2: address))/driver"
+        var buffer = [CChar](repeating: 0, count: 512)
+        let n = readlink(link, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        let target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return target.split(separator: "/").last.map(String.init)
+    }
+
     /// Probes like i2cdetect: a quick write, except a one-byte read in the ranges where a quick
     /// write could upset EEPROMs and some sensors (0x30–0x37, 0x50–0x5F), and where the adapter
     /// has no quick command.
@@ -141,5 +170,13 @@ public final class LinuxI2CBus: I2CBus {
         var readProbe = (0x30...0x37).contains(address) || (0x50...0x5F).contains(address)
         if !supportsCombined && !has(TEHAL_I2C_FUNC_SMBUS_QUICK) { readProbe = true }
         return (try? transfer(address: address, write: [], readCount: readProbe ? 1 : 0)) != nil
+    }
+}
+
+extension String {
+    /// Two lowercase hex digits.
+    init(format2 byte: UInt8) {
+        let digits = Array("0123456789abcdef")
+        self = String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
     }
 }
