@@ -27,11 +27,12 @@ public final class HardwareEnvironment {
         simulatedSysfs = SimulatedSysfs(clock: clock)
     }
 
-    /// `/dev/i2c-<number>`, opened once.
+    /// `/dev/i2c-<number>`, opened once it opens (a bus missing now is tried again next time:
+    /// an overlay loaded late, a USB adapter plugged in after the agent started).
     public func linuxBus(_ number: Int, force: Bool) throws -> I2CBus {
         if let cached = linuxBuses[number] { return try cached.get() }
         let result = Result<LinuxI2CBus, Error> { try LinuxI2CBus(number: number, path: deviceRoot + "/dev/i2c-\(number)", force: force) }
-        linuxBuses[number] = result
+        if case .success = result { linuxBuses[number] = result }
         return try result.get()
     }
 
@@ -50,7 +51,7 @@ public final class HardwareEnvironment {
         if let cached = linuxChips[name] { return try cached.get() }
         let path = !deviceRoot.isEmpty && name.hasPrefix("gpiochip") ? deviceRoot + "/dev/" + name : name
         let result = Result<LinuxGPIOChip, Error> { try LinuxGPIOChip(path) }
-        linuxChips[name] = result
+        if case .success = result { linuxChips[name] = result }
         return try result.get()
     }
 
@@ -73,12 +74,15 @@ extension HardwareEnvironment {
     /// Builds a driver for every sensor in `config`. A sensor that cannot be set up (a missing
     /// bus, an unreadable dump) carries its error; the others are unaffected.
     public func makeSensors(_ config: AgentConfig) -> [SensorInstance] {
-        config.sensors.map { sensor in
-            do {
-                return SensorInstance(config: sensor, driver: try makeDriver(sensor, config: config), setupError: nil)
-            } catch {
-                return SensorInstance(config: sensor, driver: nil, setupError: "\(error)")
-            }
+        config.sensors.map { makeSensor($0, config: config) }
+    }
+
+    /// One sensor's driver, or why it cannot be set up now.
+    public func makeSensor(_ sensor: SensorConfig, config: AgentConfig) -> SensorInstance {
+        do {
+            return SensorInstance(config: sensor, driver: try makeDriver(sensor, config: config), setupError: nil)
+        } catch {
+            return SensorInstance(config: sensor, driver: nil, setupError: "\(error)")
         }
     }
 

@@ -66,7 +66,8 @@ public final class AgentRuntime: @unchecked Sendable {
         var services: [AgentService] = []
         let analyses = config.analyses.isEmpty ? nil : AnalysisService(context: context, token: token, beatEveryMilliseconds: beatEveryMilliseconds)
         // Every sensor is set up, so a parameter can enable one the file disabled.
-        services.append(SamplingService(context: context, sensors: environment.makeSensors(config), beatEveryMilliseconds: beatEveryMilliseconds) { readings in
+        services.append(SamplingService(context: context, sensors: environment.makeSensors(config), beatEveryMilliseconds: beatEveryMilliseconds,
+                                        setUp: { environment.makeSensor($0, config: config) }) { readings in
             analyses?.trigger(readings)
         })
         let uplinkFactory = makeUplink ?? { Self.defaultUplink($0, token: token) }

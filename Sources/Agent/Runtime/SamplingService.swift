@@ -6,16 +6,20 @@ import EdgeCore
 final class SamplingService: AgentService {
     let name = "sampling"
     private let context: RuntimeContext
-    private let sensors: [SensorInstance]
+    private var sensors: [SensorInstance]
+    /// Sets a sensor up again (its bus or line was missing): tried each time it is due.
+    private let setUp: ((SensorConfig) -> SensorInstance)?
     private let beatEvery: Int64
     /// Called with each round's readings once they are in the spool.
     private let onReadings: ([Reading]) -> Void
     /// Sensors whose last reading was clipped (warned about once, until they are back in range).
     private var clippedSensors: Set<String> = []
 
-    init(context: RuntimeContext, sensors: [SensorInstance], beatEveryMilliseconds: Int64, onReadings: @escaping ([Reading]) -> Void) {
+    init(context: RuntimeContext, sensors: [SensorInstance], beatEveryMilliseconds: Int64, setUp: ((SensorConfig) -> SensorInstance)? = nil,
+         onReadings: @escaping ([Reading]) -> Void) {
         self.context = context
         self.sensors = sensors
+        self.setUp = setUp
         beatEvery = beatEveryMilliseconds
         self.onReadings = onReadings
     }
@@ -46,6 +50,15 @@ final class SamplingService: AgentService {
         let remote = context.remote
         var round: [Int] = []
         for i in schedule.dueNow(now) {
+            if sensors[i].driver == nil, let setUp {
+                // Missing at start (a bus whose overlay loads late, a USB adapter plugged in
+                // later): set up now if it has appeared, without a restart.
+                let again = setUp(sensors[i].config)
+                if again.driver != nil {
+                    context.log(.info, "sensor '\(again.config.name)' is set up now")
+                    sensors[i] = again
+                }
+            }
             if remote.enabled(sensor: sensors[i].config.name, default: sensors[i].config.enabled) {
                 round.append(i)
             } else {
