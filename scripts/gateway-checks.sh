@@ -1,0 +1,99 @@
+#!/bin/bash
+# The checks scripts/gateway-test runs inside its Debian 12 guest, as root, from the payload disk
+# (/payload). One line each on the console: `GTEST ok NAME` or `GTEST fail NAME: WHY`.
+ok() { echo "GTEST ok $1"; }
+fail() { echo "GTEST fail $1: $2"; }
+token=gateway-test-token
+
+# The emulator's counters, without curl (the guest has bash's /dev/tcp).
+emu_stat() {
+    exec 3<>/dev/tcp/127.0.0.1/8480 || return 1
+    printf 'GET /_emulator/stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    local answer
+    answer=$(cat <&3)
+    exec 3>&-
+    echo "$answer" | tr ',{}' '\n\n\n' | sed -n "s/^\"$1\":\([0-9]*\).*/\1/p" | head -1
+}
+records() { local n; n=$(emu_stat records); echo "${n:-0}"; }
+
+# 1. Install on the fresh system.
+if dpkg -i /payload/tagoedge.deb > /tmp/dpkg.log 2>&1; then
+    ok "the package installs on a fresh Debian 12"
+else
+    fail "dpkg -i" "$(tail -3 /tmp/dpkg.log | tr '\n' ' ')"
+fi
+install -m 0640 -o root -g tagoedge /payload/tagoedge.toml /etc/tagoedge/tagoedge.toml
+install -m 0644 /payload/bme280-0x76.i2cdump /etc/tagoedge/
+printf '%s' "$token" > /etc/tagoedge/token
+chown tagoedge:tagoedge /etc/tagoedge/token
+chmod 0600 /etc/tagoedge/token
+
+# The emulator in the guest, as TagoIO.
+systemd-run --unit=emulator --quiet $(command -v tagoedge) emulator --port 8480 --device-token "$token" --rate-limit none
+for i in $(seq 1 50); do emu_stat requests >/dev/null 2>&1 && break; sleep 0.2; done
+
+# 2. Enabled and running under the unit's sandbox for 60 s.
+systemctl enable --now tagoedge > /dev/null 2>&1
+sleep 60
+state=$(systemctl is-active tagoedge)
+[ "$state" = active ] && ok "after 60 s the unit is active" || fail "unit state" "$state; $(systemctl status tagoedge --no-pager -n 5 2>&1 | tail -5 | tr '\n' ' ')"
+restarts=$(systemctl show -p NRestarts --value tagoedge)
+[ "$restarts" = 0 ] && ok "NRestarts=0" || fail "restarts" "NRestarts=$restarts"
+result=$(systemctl show -p Result --value tagoedge)
+[ "$result" = success ] && ok "no SIGSYS, no watchdog kill (Result=success)" || fail "result" "Result=$result"
+n=$(records)
+[ "$n" -gt 0 ] && ok "readings reached the emulator ($n records)" || fail "delivery" "the emulator holds $n records"
+errors=$(journalctl -u tagoedge -p err --no-pager -q 2>/dev/null)
+[ -z "$errors" ] && ok "journalctl -u tagoedge shows no error" || fail "journal errors" "$(echo "$errors" | head -3 | tr '\n' ' ')"
+if tagoedge status --config /etc/tagoedge/tagoedge.toml > /tmp/status.txt 2>&1; then
+    ok "tagoedge status answers"
+else
+    fail "tagoedge status" "$(head -3 /tmp/status.txt | tr '\n' ' ')"
+fi
+
+# 3. Readings kept across a restart while TagoIO is away, then delivered.
+systemctl stop emulator
+sleep 8
+systemctl restart tagoedge
+sleep 5
+before=$(records 2>/dev/null)
+systemctl start emulator 2>/dev/null || systemd-run --unit=emulator2 --quiet $(command -v tagoedge) emulator --port 8480 --device-token "$token" --rate-limit none
+for i in $(seq 1 100); do [ "$(records)" -gt 0 ] && break; sleep 0.3; done
+sleep 10
+after=$(records)
+[ "$after" -gt 0 ] && ok "readings spooled while TagoIO was away arrive after a restart ($after records in the new emulator)" || fail "restart" "the emulator holds $after records"
+[ "$(systemctl show -p NRestarts --value tagoedge)" = 0 ] && ok "still no restart by systemd" || fail "restarts after outage" "NRestarts=$(systemctl show -p NRestarts --value tagoedge)"
+
+# 4. The watchdog while the uplink waits: a refused token makes it wait 5 minutes; with the
+# watchdog shortened to 10 s the agent must prove it is alive while it waits, not only when it
+# goes round.
+mkdir -p /etc/systemd/system/tagoedge.service.d
+printf '[Service]\nWatchdogSec=10\n' > /etc/systemd/system/tagoedge.service.d/gateway-test.conf
+printf 'a-token-tagoio-refuses' > /etc/tagoedge/token
+systemctl daemon-reload
+systemctl restart tagoedge
+sleep 45
+restarts=$(systemctl show -p NRestarts --value tagoedge)
+result=$(systemctl show -p Result --value tagoedge)
+refused=$(journalctl -u tagoedge --no-pager -q --since "-50s" | grep -ci "refused\|401\|token")
+[ "$restarts" = 0 ] && [ "$result" = success ] && [ "$refused" -gt 0 ] \
+    && ok "a refused token waits 5 minutes under a 10 s watchdog without a restart" || fail "watchdog" "NRestarts=$restarts Result=$result, refusals logged: $refused"
+printf '%s' "$token" > /etc/tagoedge/token
+rm /etc/systemd/system/tagoedge.service.d/gateway-test.conf
+systemctl daemon-reload
+systemctl restart tagoedge
+
+# 5. Upgrade: the spool and the config stay, the service runs again.
+spool_before=$(stat -c %i /var/lib/tagoedge/spool 2>/dev/null)
+if dpkg -i /payload/tagoedge-upgrade.deb > /tmp/dpkg-up.log 2>&1; then
+    sleep 5
+    [ "$(systemctl is-active tagoedge)" = active ] && ok "upgrade: the service runs again" || fail "upgrade" "$(systemctl is-active tagoedge)"
+    [ -f /var/lib/tagoedge/spool ] && cmp -s /payload/tagoedge.toml /etc/tagoedge/tagoedge.toml && ok "upgrade: the spool and the config stay" || fail "upgrade kept" "spool or config changed"
+else
+    fail "upgrade" "$(tail -3 /tmp/dpkg-up.log | tr '\n' ' ')"
+fi
+
+# 6. Purge: nothing left.
+dpkg --purge tagoedge > /tmp/dpkg-purge.log 2>&1 || fail "purge" "$(tail -3 /tmp/dpkg-purge.log | tr '\n' ' ')"
+left=$(ls -d /etc/tagoedge /var/lib/tagoedge /usr/local/bin/tagoedge /lib/systemd/system/tagoedge.service 2>/dev/null)
+[ -z "$left" ] && ok "purge leaves nothing" || fail "purge" "left: $(echo $left)"
