@@ -61,7 +61,12 @@ public final class RuntimeContext: @unchecked Sendable {
     func spoolReadings(_ readings: [Reading], sampled: Bool, remember: Bool = true) -> Bool {
         guard !readings.isEmpty else { return true }
         do {
-            try spool.append(readings.map(ReadingCodec.encode))
+            let range = try spool.append(readings.map(ReadingCodec.encode))
+            // Under sync = "always" the append returned after fdatasync: say so, for the power-cut
+            // test (scripts/gateway-test --power-cuts) and for whoever debugs a lost reading.
+            if let last = range?.upperBound {
+                log(.debug, "spool: readings appended through seq \(last)" + (config.spool.sync == .always ? ", durable" : ", not yet durable"))
+            }
             update {
                 if sampled { $0.sampled += readings.count }
                 $0.spooled += readings.count
