@@ -26,7 +26,7 @@ struct RunAnalysis: ParsableCommand {
     @Option(name: .customLong("env"), help: "KEY=VALUE in the context's environment (repeatable).") var environment: [String] = []
     @Option(help: "A file holding the scope: a JSON array of TagoIO data objects ('-' for standard input).") var scope: String?
     @Option(help: "The time limit.") var timeout = "30s"
-    @Option(help: "The token the context carries (a device token, for the program's own API calls).") var token = ""
+    @Option(help: "The token the context carries (a device token, for the program's own API calls): env:NAME or file:/path; a literal is visible to every user in ps and is warned about.") var token = ""
     @Flag(help: "Print the output readings as JSON lines, and the log on standard error.") var json = false
 
     func run() throws {
@@ -63,7 +63,19 @@ struct RunAnalysis: ParsableCommand {
                 throw ValidationError("--scope: not JSON: \(error)")
             }
         }
-        let result = EdgeAnalysisRunner.run(analysis, scope: readings, token: token)
+        var contextToken = ""
+        if !token.isEmpty {
+            let source = TokenSource(token)
+            if case .literal = source {
+                printError("warning: --token with the token itself puts it on the command line, where every user sees it (ps); use --token env:NAME or --token file:/path")
+            }
+            do {
+                contextToken = try source.resolve().token
+            } catch {
+                throw ValidationError("--token: \(error)")
+            }
+        }
+        let result = EdgeAnalysisRunner.run(analysis, scope: readings, token: contextToken)
         for line in result.log {
             if json { printError(line) } else { print("log: \(line)") }
         }

@@ -26,7 +26,9 @@ import TagoKit
             sys.exit(3)
             """)
         let scope = try CLI.temporaryConfig(#"[{"variable":"env_temperature","value":31.5,"unit":"°C"},{"variable":"env_humidity","value":20}]"#, extension: "json")
-        let r = try CLI.run(["analysis", "run", "python3", "--arg", program, "--env", "threshold=30", "--scope", scope, "--token", "t-123", "--json"])
+        // The token from the environment, never on the command line (where ps shows it).
+        let r = try CLI.run(["analysis", "run", "python3", "--arg", program, "--env", "threshold=30", "--scope", scope, "--token", "env:ANALYSIS_TOKEN", "--json"],
+                            environment: ["ANALYSIS_TOKEN": "t-123"])
         #expect(r.status == 3, "the program's exit status: \(r.stderr)")
         let readings = r.stdout.split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
         #expect(readings.count == 1)
@@ -37,6 +39,9 @@ import TagoKit
         #expect(r.stderr.contains("to stderr"))
         #expect(r.stderr.contains(#"{"not": "data"}"#), "JSON that is not a data object is log")
         #expect(r.stderr.contains("output refused") && r.stderr.contains("bad name"))
+        #expect(!r.stderr.contains("warning: --token"))
+        let literal = try CLI.run(["analysis", "run", "/bin/true", "--token", "t-456"])
+        #expect(literal.stderr.contains("warning: --token") && !literal.stderr.contains("t-456"))
     }
 
     @Test func aSlowProgramIsKilledAtItsTimeLimit() throws {
