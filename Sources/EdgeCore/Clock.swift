@@ -107,6 +107,12 @@ extension Int64 {
         let (product, overflow) = multipliedReportingOverflow(by: other)
         return overflow ? ((self < 0) == (other < 0) ? .max : .min) : product
     }
+
+    /// A Double from outside (a file, an answer) as Int64: rounded toward zero, clamped to the
+    /// range, NaN as 0. `Int64(d)` traps on all three.
+    public init(saturating d: Double) {
+        if d.isNaN { self = 0 } else if d >= 9.2233720368547758e18 { self = .max } else if d <= -9.2233720368547758e18 { self = .min } else { self = Int64(d) }
+    }
 }
 
 /// Milliseconds as nanoseconds on a monotonic clock: negative is 0, too large saturates.

@@ -235,6 +235,9 @@ struct JSONParser {
         }
         let text = String(decoding: b[start..<i], as: UTF8.self)
         guard let v = Double(text) else { throw error("invalid number") }
+        // 1e400 reads as infinity: no JSON value means that, and infinity traps when made an
+        // integer and serializes as no JSON at all (found by the fuzzer, Tests/Fuzz).
+        guard v.isFinite else { throw error("a number beyond the range of a Double") }
         return v
     }
 

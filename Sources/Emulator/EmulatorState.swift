@@ -118,13 +118,13 @@ final class EmuDevice {
         device.records = (v["records"]?.arrayValue ?? []).compactMap { r in
             guard let id = r["id"]?.stringValue, let variable = r["variable"]?.stringValue else { return nil }
             return EmuRecord(id: id, variable: variable, value: r["value"] ?? .null, unit: r["unit"]?.stringValue, group: r["group"]?.stringValue,
-                             time: Int64(r["time"]?.numberValue ?? 0), createdAt: Int64(r["created_at"]?.numberValue ?? 0),
+                             time: Int64(saturating: r["time"]?.numberValue ?? 0), createdAt: Int64(saturating: r["created_at"]?.numberValue ?? 0),
                              location: r["location"], metadata: r["metadata"])
         }
         let tokens = (v["tokens"]?.arrayValue ?? []).compactMap { t -> EmuToken? in
             guard let token = t["token"]?.stringValue else { return nil }
             return EmuToken(token: token, name: t["name"]?.stringValue ?? "", permission: t["permission"]?.stringValue ?? "full",
-                            deviceID: id, expire: t["expire"]?.stringValue ?? "never", createdAt: Int64(t["created_at"]?.numberValue ?? 0))
+                            deviceID: id, expire: t["expire"]?.stringValue ?? "never", createdAt: Int64(saturating: t["created_at"]?.numberValue ?? 0))
         }
         return (device, tokens)
     }

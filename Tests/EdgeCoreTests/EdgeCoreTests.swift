@@ -40,6 +40,16 @@ import Testing
 }
 
 @Suite struct JSONTests {
+    /// Found by the fuzzer (scripts/fuzz core): `2.5e4444` parsed as infinity, which serializes
+    /// as no JSON and traps when made an integer (the emulator's state file did that).
+    @Test func numbersBeyondADoubleAreRefused() throws {
+        for text in ["2.5e4444", "-1e309", "[1e400]", #"{"time": 1E999}"#] {
+            #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+        }
+        #expect(try JSONValue.parse("1.7976931348623157e308") == .number(1.7976931348623157e308))
+        #expect(Int64(saturating: 1e300) == .max && Int64(saturating: -1e300) == .min && Int64(saturating: .nan) == 0 && Int64(saturating: -2.9) == -2)
+    }
+
     @Test func serializesEscapesAndNumbers() {
         let v = JSONValue.object([("a\"b", .string("line\nbreak\t\u{01}")), ("n", .number(3)), ("f", .number(0.25)),
                                   ("bad", .number(.nan)), ("list", .array([.bool(true), .null]))])
