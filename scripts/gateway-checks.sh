@@ -16,6 +16,28 @@ emu_stat() {
 }
 records() { local n; n=$(emu_stat records); echo "${n:-0}"; }
 
+phase_file=/var/lib/gateway-test-phase
+if [ -f "$phase_file" ]; then
+    # Second boot: the readings left waiting before the reboot are sent after it.
+    waiting_through=$(cat "$phase_file")
+    systemd-run --unit=emulator --quiet $(command -v tagoedge) emulator --port 8480 --device-token "$token" --rate-limit none
+    acked=0
+    for i in $(seq 1 120); do
+        acked=$(tagoedge spool inspect /var/lib/tagoedge/spool 2>/dev/null | awk '/^acknowledged through/ {print $3}')
+        [ "${acked:-0}" -ge "$waiting_through" ] 2>/dev/null && break
+        sleep 1
+    done
+    [ "${acked:-0}" -ge "$waiting_through" ] 2>/dev/null && ok "after a reboot, the readings waiting before it (through seq $waiting_through) are sent" \
+        || fail "reboot" "acknowledged through ${acked:-none}, readings were waiting through $waiting_through"
+    [ "$(systemctl is-active tagoedge)" = active ] && ok "the service came back with the boot" || fail "boot" "$(systemctl is-active tagoedge)"
+    # Purge: nothing left.
+    dpkg --purge tagoedge > /tmp/dpkg-purge.log 2>&1 || fail "purge" "$(tail -3 /tmp/dpkg-purge.log | tr '\n' ' ')"
+    left=$(ls -d /etc/tagoedge /var/lib/tagoedge /usr/local/bin/tagoedge /usr/bin/tagoedge /lib/systemd/system/tagoedge.service 2>/dev/null)
+    [ -z "$left" ] && ok "purge leaves nothing" || fail "purge" "left: $(echo $left)"
+    rm -f "$phase_file"
+    exit 0
+fi
+
 # 1. Install on the fresh system.
 if dpkg -i /payload/tagoedge.deb > /tmp/dpkg.log 2>&1; then
     ok "the package installs on a fresh Debian 12"
@@ -93,7 +115,16 @@ else
     fail "upgrade" "$(tail -3 /tmp/dpkg-up.log | tr '\n' ' ')"
 fi
 
-# 6. Purge: nothing left.
-dpkg --purge tagoedge > /tmp/dpkg-purge.log 2>&1 || fail "purge" "$(tail -3 /tmp/dpkg-purge.log | tr '\n' ' ')"
-left=$(ls -d /etc/tagoedge /var/lib/tagoedge /usr/local/bin/tagoedge /lib/systemd/system/tagoedge.service 2>/dev/null)
-[ -z "$left" ] && ok "purge leaves nothing" || fail "purge" "left: $(echo $left)"
+# 6. Readings waiting when the gateway reboots: TagoIO away, readings in the spool, reboot.
+systemctl stop emulator2 emulator 2>/dev/null
+sleep 8
+newest=$(tagoedge spool inspect /var/lib/tagoedge/spool 2>/dev/null | awk '/^newest seq/ {print $3}')
+records=$(tagoedge spool inspect /var/lib/tagoedge/spool 2>/dev/null | awk '/^records/ {print $2}')
+if [ "${records:-0}" -gt 0 ] 2>/dev/null; then
+    ok "readings wait in the spool while TagoIO is away ($records, through seq $newest)"
+    echo "$newest" > "$phase_file"
+    sync
+    echo "GTEST reboot"
+else
+    fail "waiting readings" "the spool holds ${records:-none} records"
+fi
