@@ -30,10 +30,17 @@ if [ -f "$phase_file" ]; then
     [ "${acked:-0}" -ge "$waiting_through" ] 2>/dev/null && ok "after a reboot, the readings waiting before it (through seq $waiting_through) are sent" \
         || fail "reboot" "acknowledged through ${acked:-none}, readings were waiting through $waiting_through"
     [ "$(systemctl is-active tagoedge)" = active ] && ok "the service came back with the boot" || fail "boot" "$(systemctl is-active tagoedge)"
-    # Purge: nothing left.
+    # Purge: nothing left, and nothing the service user could write decides what goes. The
+    # service owns /var/lib/tagoedge: a note there naming an empty group must not get it deleted.
+    groupadd --system canary
+    # (The file is root's, its folder the service's: the service user can replace it.)
+    setpriv --reuid=tagoedge --regid=tagoedge --init-groups sh -c \
+        'f=/var/lib/tagoedge/.groups-made-by-package; { cat $f 2>/dev/null; echo canary; } > $f.new && mv -f $f.new $f' \
+        || fail "purge setup" "the service user could not write in /var/lib/tagoedge"
     dpkg --purge tagoedge > /tmp/dpkg-purge.log 2>&1 || fail "purge" "$(tail -3 /tmp/dpkg-purge.log | tr '\n' ' ')"
-    left=$(ls -d /etc/tagoedge /var/lib/tagoedge /usr/local/bin/tagoedge /usr/bin/tagoedge /lib/systemd/system/tagoedge.service 2>/dev/null)
+    left=$(ls -d /etc/tagoedge /var/lib/tagoedge /var/lib/tagoedge-package /usr/local/bin/tagoedge /usr/bin/tagoedge /lib/systemd/system/tagoedge.service 2>/dev/null)
     [ -z "$left" ] && ok "purge leaves nothing" || fail "purge" "left: $(echo $left)"
+    getent group canary >/dev/null && ok "purge deletes no group named in a file the service user can write" || fail "purge" "it deleted the group canary, named in /var/lib/tagoedge"
     rm -f "$phase_file"
     exit 0
 fi
