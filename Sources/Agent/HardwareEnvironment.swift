@@ -131,7 +131,7 @@ extension HardwareEnvironment {
             let chip: GPIOChip
             if let sim {
                 let simChip = simulatedChip(g.chip)
-                simChip.script(line: g.line, PulseScript(rate: sim.pulseRate, bounce: sim.bounce))
+                simChip.script(line: try g.lineName.map { try simChip.lineOffset(named: $0) } ?? g.line, PulseScript(rate: sim.pulseRate, bounce: sim.bounce))
                 chip = simChip
             } else {
                 chip = try linuxChip(g.chip)
@@ -140,7 +140,8 @@ extension HardwareEnvironment {
             let options = GPIOInputOptions(bias: g.bias, edges: g.mode == .counter ? .rising : .none, activeLow: g.activeLow,
                                            debounceMicroseconds: UInt32(debounceMicros),
                                            eventBufferSize: g.mode == .counter ? GPIOInputOptions.maxEventBuffer : 0)
-            let line = try chip.requestInput(line: g.line, options: options, consumer: "tagoedge:\(s.name)")
+            let offset = try g.lineName.map { try chip.lineOffset(named: $0) } ?? g.line
+            let line = try chip.requestInput(line: offset, options: options, consumer: "tagoedge:\(s.name)")
             return g.mode == .counter ? GPIOCounter(line: line, debounceMicroseconds: debounceMicros) : GPIOInput(line: line)
         }
     }

@@ -60,6 +60,8 @@ public struct GPIOInputOptions: Sendable, Equatable {
 /// A source of GPIO lines: a Linux gpiochip, or a simulated one.
 public protocol GPIOChip: AnyObject {
     var name: String { get }
+    /// The offset of the line the kernel names `name` (`GPIO17` on a Raspberry Pi's header chip).
+    func lineOffset(named name: String) throws -> UInt32
     func requestInput(line: UInt32, options: GPIOInputOptions, consumer: String) throws -> GPIOInputLine
     func requestOutput(line: UInt32, initial: Bool, activeLow: Bool, consumer: String) throws -> GPIOOutputLine
 }
@@ -71,4 +73,14 @@ public protocol SysfsReader: AnyObject {
     func readText(_ path: String) throws -> String
     /// The names in directory `path`, sorted.
     func list(_ path: String) throws -> [String]
+}
+
+extension GPIOChip {
+    /// Where lines have no kernel names (the simulation): `GPIOn` is line n.
+    public func lineOffset(named lineName: String) throws -> UInt32 {
+        guard lineName.hasPrefix("GPIO"), let n = UInt32(lineName.dropFirst(4)) else {
+            throw HardwareError(device: name, operation: "find line \(lineName)", errno: 2, detail: "this chip names no lines; give the line offset")
+        }
+        return n
+    }
 }

@@ -199,6 +199,15 @@ func configErrors(_ text: String) -> [ConfigError] {
 }
 
 @Suite struct OutputConfigTests {
+    /// A line by the kernel's name for it (`GPIO17`), for sensors and outputs.
+    @Test func linesByName() throws {
+        let c = try AgentConfig.parse("[[sensor]]\nname = \"door\"\ndriver = \"gpio\"\nchip = \"header\"\nline = \"GPIO17\"\n[[output]]\nname = \"relay\"\nchip = \"header\"\nline = \"GPIO22\"\n", file: "n.toml")
+        if case .gpio(let g) = c.sensors.first?.options { #expect(g.lineName == "GPIO17") } else { Issue.record("not gpio") }
+        #expect(c.outputs.first?.lineName == "GPIO22")
+        let errors = configErrors("[[output]]\nname = \"relay\"\nline = \"\"\n")
+        #expect(errors.contains { $0.key == "output[0].line" })
+    }
+
     @Test func outputsAreParsedAndChecked() throws {
         let c = try AgentConfig.parse("[[output]]\nname = \"relay\"\nline = 22\nactive_low = true\n", file: "o.toml")
         #expect(c.outputs.first?.lineOffset == 22)

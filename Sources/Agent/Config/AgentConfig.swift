@@ -194,6 +194,8 @@ public struct GPIOSettings: Sendable, Equatable {
     public enum Mode: String, Sendable, CaseIterable { case input, counter }
     public var chip = "gpiochip0"
     public var line: UInt32 = 0
+    /// `line = "GPIO17"`: the line the kernel names so, found on the chip when it is requested.
+    public var lineName: String?
     public var mode = Mode.input
     public var bias = GPIOInputOptions.Bias.asIs
     public var activeLow = false
@@ -252,6 +254,8 @@ public struct OutputConfig: Sendable, Equatable {
     public var line: Int
     public var chip = "gpiochip0"
     public var lineOffset: UInt32 = 0
+    /// `line = "GPIO22"`: the line the kernel names so.
+    public var lineName: String?
     public var activeLow = false
     public var initial = false
     /// On the bench: a simulated chip records the writes.

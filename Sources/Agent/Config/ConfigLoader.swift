@@ -197,7 +197,10 @@ struct ConfigLoader {
             if name.isEmpty || nameProblem(name) != nil { r.fail("name", "is required: letters, digits and '_' (the configuration_params key that switches it)", line: t.line) }
             var o = OutputConfig(name: name, line: t.line)
             if let c = r.string("chip") { o.chip = c }
-            if let l = r.integer("line", in: 0...511, hint: "the line offset on the chip") { o.lineOffset = UInt32(l) } else if t["line"] == nil {
+            if case .string(let s)? = t["line"]?.value {
+                _ = r.node("line")
+                if s.isEmpty { r.fail("line", "is empty; give the line offset or the kernel's name for it, such as \"GPIO22\"") } else { o.lineName = s }
+            } else if let l = r.integer("line", in: 0...511, hint: "the line offset on the chip, or its name such as \"GPIO22\"") { o.lineOffset = UInt32(l) } else if t["line"] == nil {
                 r.fail("line", "is missing; give the line offset (BCM GPIO number on a Pi)", line: t.line)
             }
             if let a = r.bool("active_low") { o.activeLow = a }
@@ -469,7 +472,10 @@ struct ConfigLoader {
             if let c = r.string("chip") {
                 if c.isEmpty { r.fail("chip", "is empty; give gpiochipN, a path, or a chip label such as \"pinctrl-rp1\"") } else { g.chip = c }
             }
-            if let l = r.integer("line", in: 0...511, hint: "the line offset on the chip (BCM GPIO number on a Pi)") { g.line = UInt32(l) } else if r.table["line"] == nil {
+            if case .string(let s)? = r.table["line"]?.value {
+                _ = r.node("line")
+                if s.isEmpty { r.fail("line", "is empty; give the line offset or the kernel's name for it, such as \"GPIO17\"") } else { g.lineName = s }
+            } else if let l = r.integer("line", in: 0...511, hint: "the line offset on the chip (BCM GPIO number on a Pi), or its name such as \"GPIO17\"") { g.line = UInt32(l) } else if r.table["line"] == nil {
                 r.fail("line", "is missing; give the line offset (BCM GPIO number on a Pi, see hardware/boards)", line: r.table.line)
             }
             if let m = r.choice("mode", GPIOSettings.Mode.allCases.map(\.rawValue)) { g.mode = .init(rawValue: m)! }

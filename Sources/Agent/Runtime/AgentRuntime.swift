@@ -120,7 +120,8 @@ public final class AgentRuntime: @unchecked Sendable {
             let state = remote.output(o.name, default: o.initial)
             do {
                 let chip: GPIOChip = o.simulate ? environment.simulatedChip(o.chip) : try environment.linuxChip(o.chip)
-                let line = try chip.requestOutput(line: o.lineOffset, initial: state, activeLow: o.activeLow, consumer: "tagoedge:\(o.name)")
+                let offset = try o.lineName.map { try chip.lineOffset(named: $0) } ?? o.lineOffset
+                let line = try chip.requestOutput(line: offset, initial: state, activeLow: o.activeLow, consumer: "tagoedge:\(o.name)")
                 lock.withLock {
                     outputLines[o.name] = line
                     outputStates[o.name] = state

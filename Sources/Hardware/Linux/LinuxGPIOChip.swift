@@ -69,6 +69,18 @@ public final class LinuxGPIOChip: GPIOChip {
         }
     }
 
+    /// The line the kernel names `lineName`, searched on this chip.
+    public func lineOffset(named lineName: String) throws -> UInt32 {
+        var named: [String] = []
+        for offset in 0..<lineCount {
+            let n = self.lineName(offset)
+            if n == lineName { return offset }
+            if !n.isEmpty, named.count < 6 { named.append(n) }
+        }
+        throw HardwareError(device: name, operation: "find line \(lineName)", errno: ENOENT_VALUE,
+                            detail: "no line of \(label) is named \(lineName)" + (named.isEmpty ? " (it names no lines: give the offset)" : " (its lines are named like \(named.joined(separator: ", ")))"))
+    }
+
     /// The kernel's name for a line (`GPIO17` on a Pi's header chip), or "" when it has none.
     public func lineName(_ line: UInt32) -> String {
         var info = tehal_gpio_lineinfo()
