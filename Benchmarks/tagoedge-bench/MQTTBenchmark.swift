@@ -27,6 +27,31 @@ func runProgram(_ path: String, _ args: [String]) -> (status: Int32, output: Str
     return (status, text)
 }
 
+/// A mosquitto of the benchmark's own on `port` (anonymous, unlimited queues), its output
+/// discarded; waits half a second for it to listen. Stop it with `stopBroker`.
+func startBroker(dir: String, port: Int, extra: String = "") -> pid_t {
+    let conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n" + extra
+    let fd = open(dir + "/mosquitto.conf", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    _ = conf.withCString { write(fd, $0, strlen($0)) }
+    close(fd)
+    var pid: pid_t = 0
+    let args: [String] = ["/usr/sbin/mosquitto", "-c", dir + "/mosquitto.conf"]
+    let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    guard posix_spawn(&pid, "/usr/sbin/mosquitto", &actions, nil, argv, environ) == 0 else { fail("cannot start mosquitto") }
+    usleep(500_000)
+    return pid
+}
+
+func stopBroker(_ pid: pid_t) {
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+}
+
 /// The value of the output line `NAME <number>`.
 func figure(_ name: String, in output: String) -> Double? {
     for line in output.split(separator: "\n") where line.hasPrefix(name + " ") { return Double(line.dropFirst(name.count + 1)) }
@@ -74,24 +99,8 @@ func mqttBenchmark() throws {
     defer { _ = runProgram("/bin/rm", ["-rf", dir]) }
     // A broker of our own on a free port.
     let port = 20_000 + Int(getpid() % 20_000)
-    let conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n" + (flag("--broker-nodelay") ? "set_tcp_nodelay true\n" : "")
-    let fd = open(dir + "/mosquitto.conf", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    _ = conf.withCString { write(fd, $0, strlen($0)) }
-    close(fd)
-    var brokerPID: pid_t = 0
-    let brokerArgs: [String] = ["/usr/sbin/mosquitto", "-c", dir + "/mosquitto.conf"]
-    let argv: [UnsafeMutablePointer<CChar>?] = brokerArgs.map { strdup($0) } + [nil]
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    guard posix_spawn(&brokerPID, "/usr/sbin/mosquitto", &actions, nil, argv, environ) == 0 else { fail("cannot start mosquitto") }
-    defer {
-        kill(brokerPID, SIGKILL)
-        var status: Int32 = 0
-        waitpid(brokerPID, &status, 0)
-    }
-    usleep(500_000)
+    let brokerPID = startBroker(dir: dir, port: port, extra: flag("--broker-nodelay") ? "set_tcp_nodelay true\n" : "")
+    defer { stopBroker(brokerPID) }
 
     // The readings, and the uplink's first message as the baselines' payload.
     let encoded = payloads(n)

@@ -48,24 +48,8 @@ func tagoTiPBenchmark() throws {
 
     // One broker, anonymous; the emulator answers TagoTiP on it.
     let port = 20_000 + Int((getpid() + 7) % 20_000)
-    let conf = "user root\nlistener \(port) 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n"
-    let fd = open(dir + "/mosquitto.conf", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    _ = conf.withCString { write(fd, $0, strlen($0)) }
-    close(fd)
-    var brokerPID: pid_t = 0
-    let brokerArgs: [String] = ["/usr/sbin/mosquitto", "-c", dir + "/mosquitto.conf"]
-    let argv: [UnsafeMutablePointer<CChar>?] = brokerArgs.map { strdup($0) } + [nil]
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    guard posix_spawn(&brokerPID, "/usr/sbin/mosquitto", &actions, nil, argv, environ) == 0 else { fail("cannot start mosquitto") }
-    defer {
-        kill(brokerPID, SIGKILL)
-        var status: Int32 = 0
-        waitpid(brokerPID, &status, 0)
-    }
-    usleep(500_000)
+    let brokerPID = startBroker(dir: dir, port: port)
+    defer { stopBroker(brokerPID) }
     let token = "ate2bd319014b24e0a8aca9f00aea4c0d0"
     var options = Emulator.Options()
     options.deviceTokens = ["bench-tip-device"]

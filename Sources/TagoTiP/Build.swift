@@ -4,9 +4,12 @@ extension Tip {
     /// The Authorization Hash (§2): the first 8 bytes of SHA-256 of the token without its `at`
     /// prefix, as 16 lowercase hex characters. The token itself never goes on the wire.
     public static func authorizationHash(token: String) -> String {
-        var hex = Substring(token)
-        if hex.hasPrefix("at") { hex = hex.dropFirst(2) }
-        return hexString(SHA256.hash(Array(hex.utf8)).prefix(8))
+        hexString(TipSecure.authHash(token: token))
+    }
+
+    /// The token's secret part, the input of the hash and the key derivation: without `at`.
+    static func tokenSecret(_ token: String) -> [UInt8] {
+        Array((token.hasPrefix("at") ? token.dropFirst(2) : Substring(token)).utf8)
     }
 
     /// `[a-z0-9_]`, 1 to 100 bytes: variable names, groups and metadata keys.

@@ -27,9 +27,7 @@ public enum TipSecure {
 
     /// The first 8 bytes of SHA-256 of the token without `at`.
     public static func authHash(token: String) -> [UInt8] {
-        var hex = Substring(token)
-        if hex.hasPrefix("at") { hex = hex.dropFirst(2) }
-        return Array(SHA256.hash(Array(hex.utf8)).prefix(8))
+        Array(SHA256.hash(Tip.tokenSecret(token)).prefix(8))
     }
 
     /// Seals a headless inner frame (`serial|body`, or `STATUS|DETAIL` for an ACK).
@@ -76,9 +74,7 @@ public enum TipSecure {
 
     /// §2.4: a key derived from the token and the serial (HMAC-SHA256), first `length` bytes.
     public static func deriveKey(token: String, serial: String, length: Int = 16) -> [UInt8] {
-        var hex = Substring(token)
-        if hex.hasPrefix("at") { hex = hex.dropFirst(2) }
-        var key = Array(hex.utf8)
+        var key = Tip.tokenSecret(token)
         if key.count > 64 { key = SHA256.hash(key) }
         key += [UInt8](repeating: 0, count: 64 - key.count)
         let inner = SHA256.hash(key.map { $0 ^ 0x36 } + Array(serial.utf8))

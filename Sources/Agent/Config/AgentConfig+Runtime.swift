@@ -119,9 +119,12 @@ extension TagoTiPSettings {
     public func resolveKey(token: String) throws(TokenError) -> [UInt8]? {
         guard let key else { return nil }
         if case .literal("derive") = key { return TipSecure.deriveKey(token: token, serial: serial ?? "tagoedge") }
-        let text = try key.resolve().token
-        let digits = Array(text.utf8)
-        guard digits.count == 32, let bytes = Optional(stride(from: 0, to: 32, by: 2).compactMap({ UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16) })), bytes.count == 16 else {
+        let digits = Array(try key.resolve().token.utf8)
+        // Hex digits only: UInt8(_:radix:) alone would also take a sign.
+        let isHex = { (b: UInt8) in (0x30...0x39).contains(b) || (0x41...0x46).contains(b) || (0x61...0x66).contains(b) }
+        let bytes = digits.count == 32 && digits.allSatisfy(isHex)
+            ? stride(from: 0, to: 32, by: 2).compactMap { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16) } : []
+        guard bytes.count == 16 else {
             throw TokenError(description: "the TagoTiP/S key in \(key) is not 32 hex characters (AES-128)")
         }
         return bytes

@@ -281,26 +281,32 @@ struct ConfigLoader {
 
     static let topKeys = ["device", "uplink", "mqtt", "spool", "agent", "sensor", "output", "analysis"]
 
+    /// A table's `token`: `env:NAME`, `file:/path`, or a literal (warned about); nil when absent
+    /// or wrong (the error names the key and shows the forms with `env` and `file` as examples).
+    func tokenSource(_ r: inout TableReader, env: String, file path: String, _ warnings: inout [ConfigError]) -> TokenSource? {
+        guard let s = r.string("token") else { return nil }
+        let source = TokenSource(s)
+        switch source {
+        case .environment(let name) where name.isEmpty || name.contains(" "):
+            r.fail("token", "'env:' needs a variable name, e.g. \"env:\(env)\"")
+        case .file(let p) where !p.hasPrefix("/"):
+            r.fail("token", "'file:' needs an absolute path, e.g. \"file:\(path)\"")
+        case .literal(let value) where value.isEmpty:
+            r.fail("token", "is empty; use \"env:\(env)\" or \"file:\(path)\"")
+        case .literal:
+            warnings.append(ConfigError(file: file, line: r.table["token"]?.line, key: r.keyName("token"),
+                                        "is written in the file; prefer \"env:\(env)\" or \"file:\(path)\" (mode 0600)"))
+            return source
+        default:
+            return source
+        }
+        return nil
+    }
+
     mutating func device(_ t: TOMLTable, _ warnings: inout [ConfigError]) -> DeviceSettings {
         var d = DeviceSettings()
         var r = TableReader(t, path: "device", file: file)
-        if let s = r.string("token") {
-            let source = TokenSource(s)
-            switch source {
-            case .environment(let name) where name.isEmpty || name.contains(" "):
-                r.fail("token", "'env:' needs a variable name, e.g. \"env:TAGO_DEVICE_TOKEN\"")
-            case .file(let path) where !path.hasPrefix("/"):
-                r.fail("token", "'file:' needs an absolute path, e.g. \"file:/etc/tagoedge/token\"")
-            case .literal(let value) where value.isEmpty:
-                r.fail("token", "is empty; use \"env:TAGO_DEVICE_TOKEN\" or \"file:/etc/tagoedge/token\"")
-            case .literal:
-                warnings.append(ConfigError(file: file, line: t["token"]?.line, key: "device.token",
-                                            "is written in the file; prefer \"env:TAGO_DEVICE_TOKEN\" or \"file:/etc/tagoedge/token\" (mode 0600)"))
-                d.token = source
-            default:
-                d.token = source
-            }
-        }
+        d.token = tokenSource(&r, env: "TAGO_DEVICE_TOKEN", file: "/etc/tagoedge/token", &warnings)
         if let s = r.string("api") {
             if (s.hasPrefix("https://") || s.hasPrefix("http://")) && s.count > 8 && !s.contains(" ") {
                 d.api = s.hasSuffix("/") ? String(s.dropLast()) : s
@@ -317,18 +323,7 @@ struct ConfigLoader {
         if let s = r.string("serial") {
             if Tip.isValidSerial(s) { config.tagotip.serial = s } else { r.fail("serial", "'\(s)' is not a TagoTiP serial (1 to 100 of A-Z a-z 0-9 _ -)") }
         }
-        if let s = r.string("token") {
-            switch TokenSource(s) {
-            case .environment(let name) where name.isEmpty || name.contains(" "): r.fail("token", "'env:' needs a variable name, e.g. \"env:TAGO_TIP_TOKEN\"")
-            case .file(let path) where !path.hasPrefix("/"): r.fail("token", "'file:' needs an absolute path, e.g. \"file:/etc/tagoedge/tip-token\"")
-            case .literal(let value) where value.isEmpty: r.fail("token", "is empty; use \"env:TAGO_TIP_TOKEN\" or \"file:/etc/tagoedge/tip-token\"")
-            case .literal:
-                config.warnings.append(ConfigError(file: file, line: t["token"]?.line, key: "tagotip.token",
-                                                   "is written in the file; prefer \"env:TAGO_TIP_TOKEN\" or \"file:/etc/tagoedge/tip-token\" (mode 0600)"))
-                config.tagotip.token = TokenSource(s)
-            default: config.tagotip.token = TokenSource(s)
-            }
-        }
+        if let source = tokenSource(&r, env: "TAGO_TIP_TOKEN", file: "/etc/tagoedge/tip-token", &config.warnings) { config.tagotip.token = source }
         if let s = r.string("url") {
             var probe = TagoTiPSettings()
             probe.url = s
