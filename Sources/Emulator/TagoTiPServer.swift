@@ -112,63 +112,41 @@ extension Emulator {
     /// two); every client it lets in belongs to the first profile token's context (§3.1).
     public func serveTagoTiPOverMQTT(host: String, port: Int, username: String? = nil, password: String? = nil) {
         let hash = lock.withLock { tip.hashes.sorted().first } ?? ""
-        startThread { [weak self] in
-            var connection: MQTTConnection?
-            while let self, self.isRunning {
-                if connection?.isConnected != true {
-                    var options = MQTTOptions()
-                    options.host = host
-                    options.port = port
-                    options.username = username
-                    options.password = password
-                    options.clientID = "tagoedge-emulator-tip-\(getpid())"
-                    options.connectTimeoutMilliseconds = 2_000
-                    let c = try? MQTTConnection(options: options)
-                    c?.onMessage = { [weak self, weak c] topic, payload in
-                        guard let self, let c else { return }
-                        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
-                        guard parts.count == 3, parts[0] == "$tip", parts[2] == "push" else { return }
-                        let serial = String(parts[1])
-                        var ack: TipAck
-                        do {
-                            let (counter, _) = try Tip.parseMQTTPush(payload)
-                            let bodyStart = counter.map { "!\($0)|".utf8.count } ?? 0
-                            ack = self.tipPush(hash: hash, serial: serial, counter: counter, body: Array(payload[bodyStart...]))
-                            ack.counter = counter
-                        } catch {
-                            // Unparseable: the counter, if one can be read, is echoed.
-                            let head = payload.prefix { $0 != UInt8(ascii: "|") }
-                            var counter: UInt32?
-                            if head.first == UInt8(ascii: "!") { counter = UInt32(String(decoding: head.dropFirst(), as: UTF8.self)) }
-                            ack = self.tipPush(hash: hash, serial: serial, counter: counter, body: Array(">?".utf8))
-                            ack.counter = counter
-                        }
-                        _ = try? c.publish(topic: "$tip/\(serial)/ack", payload: ack.encoded(raw: false))
-                    }
-                    do {
-                        try c?.connect()
-                        try c?.subscribe("$tip/+/push")
-                        connection = c
-                    } catch {
-                        connection = nil
-                        self.countMQTT("tagotip_mqtt_connect_failures")
-                        usleep(200_000)
-                        continue
-                    }
-                }
-                // Commands queued for any serial go out now.
-                let queued = self.lock.withLock { () -> [String: [String]] in
-                    defer { self.tip.commands.removeAll() }
-                    return self.tip.commands
-                }
-                for (serial, commands) in queued {
-                    for command in commands {
-                        _ = try? connection?.publish(topic: "$tip/\(serial)/ack", payload: TipAck(status: .cmd, detail: command).encoded(raw: false))
-                    }
-                }
-                do { try connection?.loop(timeoutMilliseconds: 50) } catch { connection = nil }
+        runBrokerClient(host: host, port: port, username: username, password: password, clientID: "tagoedge-emulator-tip-\(getpid())",
+                        topics: ["$tip/+/push"], failures: "tagotip_mqtt_connect_failures", retryMicroseconds: 200_000, loopMilliseconds: 50,
+                        tick: { [weak self] c in
+            // Commands queued for any serial go out now.
+            guard let self else { return }
+            let queued = self.lock.withLock { () -> [String: [String]] in
+                defer { self.tip.commands.removeAll() }
+                return self.tip.commands
             }
-            connection?.disconnect()
+            for (serial, commands) in queued {
+                for command in commands {
+                    _ = try? c.publish(topic: "$tip/\(serial)/ack", payload: TipAck(status: .cmd, detail: command).encoded(raw: false))
+                }
+            }
+        }) { [weak self] c, topic, payload in
+            guard let self else { return }
+            let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "$tip", parts[2] == "push" else { return }
+            let serial = String(parts[1])
+            var ack: TipAck
+            do {
+                let (counter, _) = try Tip.parseMQTTPush(payload)
+                let bodyStart = counter.map { "!\($0)|".utf8.count } ?? 0
+                ack = self.tipPush(hash: hash, serial: serial, counter: counter, body: Array(payload[bodyStart...]))
+                ack.counter = counter
+            } catch {
+                // Unparseable: the counter, if one can be read, is echoed; the body `>?` is one the
+                // strict parser refuses, so the answer is the server's invalid_payload.
+                let head = payload.prefix { $0 != UInt8(ascii: "|") }
+                var counter: UInt32?
+                if head.first == UInt8(ascii: "!") { counter = UInt32(String(decoding: head.dropFirst(), as: UTF8.self)) }
+                ack = self.tipPush(hash: hash, serial: serial, counter: counter, body: Array(">?".utf8))
+                ack.counter = counter
+            }
+            _ = try? c.publish(topic: "$tip/\(serial)/ack", payload: ack.encoded(raw: false))
         }
     }
 }
