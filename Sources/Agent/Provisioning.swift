@@ -403,6 +403,15 @@ public final class Provisioner {
     }
 
     public func provision(_ g: GatewaySpec) -> ProvisionOutcome {
+        let dir = joinPath(out, g.serial)
+        // Known before anything is made in TagoIO: a bundle that cannot be written would leave a
+        // device with a live token nobody holds.
+        if let problem = bundleProblem(dir) {
+            return ProvisionOutcome(serial: g.serial, status: .failed, deviceID: nil,
+                                    detail: "cannot write the bundle in \(dir): \(problem); nothing was made in TagoIO for it")
+        }
+        // A token this run made and has not yet handed out in a bundle: revoked if the run fails.
+        var madeToken: String?
         do {
             let wantedTags = [(key: "serial", value: g.serial)] + g.tags.filter { $0.key != "serial" }
             let found = try lookup(g.serial)
@@ -454,18 +463,18 @@ public final class Provisioner {
                 status = .created
                 if g.tokenPermission == "full" && g.tokenExpire == "never" {
                     token = created.token
+                    madeToken = created.token
                 } else {
                     let first = created.token
                     // The token made with the device is full and never expires: replace it with the manifest's.
                     token = try limiter.call("POST /device/token") { () throws(TagoError) in
                         try account.createToken(deviceID: id, name: "tagoedge-\(g.serial)", permission: g.tokenPermission, expire: g.tokenExpire)
                     }
+                    madeToken = token
                     try? limiter.call("DELETE /device/token") { () throws(TagoError) in try account.deleteToken(first) }
                 }
             }
             guard !dryRun else { return ProvisionOutcome(serial: g.serial, status: status == .present ? .present : .planned, deviceID: id, detail: notes.joined(separator: "; ")) }
-            let dir = out + "/" + g.serial
-            makeDirectories(forFile: dir + "/x")
             if token == nil, let kept = try? readTextFile(dir + "/token").trimmingWhitespace(), !kept.isEmpty {
                 if tokenBelongs(kept, to: id) { token = kept } else { notes.append("the bundle's token was refused; a new one was made") }
             }
@@ -473,15 +482,56 @@ public final class Provisioner {
                 token = try limiter.call("POST /device/token") { () throws(TagoError) in
                     try account.createToken(deviceID: id, name: "tagoedge-\(g.serial)", permission: g.tokenPermission, expire: g.tokenExpire)
                 }
+                madeToken = token
                 if status == .present { notes.append("token created") }
             }
             try writeBundle(g, directory: dir, token: token ?? "")
+            madeToken = nil
             let dashboardID = try g.dashboard.flatMap { name throws in try ensureDashboard(g, template: name, deviceID: id, notes: &notes) }
             if let rule = g.accessRule { try ensureAccessRule(g, template: rule, deviceID: id, dashboardID: dashboardID, notes: &notes) }
             return ProvisionOutcome(serial: g.serial, status: status, deviceID: id, detail: notes.joined(separator: "; "))
         } catch {
-            return ProvisionOutcome(serial: g.serial, status: .failed, deviceID: nil, detail: "\(error)")
+            var detail = "\(error)"
+            if let made = madeToken {
+                do {
+                    try limiter.call("DELETE /device/token") { () throws(TagoError) in try account.deleteToken(made) }
+                    detail += "; the token made for it was revoked"
+                } catch let revoke {
+                    detail += "; the token made for it could not be revoked (\(revoke)): delete it in TagoIO"
+                }
+            }
+            return ProvisionOutcome(serial: g.serial, status: .failed, deviceID: nil, detail: detail)
         }
+    }
+
+    /// Why the bundle folder `dir` cannot take the bundle, or nil. A run makes it (and the folders
+    /// above it, 0700) and proves it writable with a probe file; a dry run makes nothing and checks
+    /// that it, or the nearest folder above it that exists, is a folder this user may write in.
+    func bundleProblem(_ dir: String) -> String? {
+        guard !dryRun else {
+            var path = dir
+            while true {
+                var st = stat()
+                if stat(path, &st) == 0 {
+                    guard (st.st_mode & S_IFMT) == S_IFDIR else { return "\(path) is not a folder" }
+                    return access(path, W_OK | X_OK) == 0 ? nil : "\(path) is not writable (\(String(cString: strerror(errno))))"
+                }
+                guard let slash = path.lastIndex(of: "/") else { path = "."; continue }
+                path = slash == path.startIndex ? "/" : String(path[..<slash])
+            }
+        }
+        do {
+            try makeDirectories(dir, mode: 0o700)
+        } catch {
+            return "\(error)"
+        }
+        chmod(dir, 0o700)
+        let probe = dir + "/.tagoedge-probe"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return "cannot create a file there (\(String(cString: strerror(errno))))" }
+        close(fd)
+        unlink(probe)
+        return nil
     }
 
     /// `{serial}`, `{name}`, `{device_id}`, `{dashboard_id}`, `{tag:KEY}` in every string of `v`.

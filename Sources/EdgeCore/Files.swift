@@ -27,6 +27,32 @@ public func readTextFile(_ path: String, limit: Int = 4 << 20) throws -> String 
     return String(decoding: data, as: UTF8.self)
 }
 
+/// Creates `path` and every folder above it that is missing (like `mkdir -p`); a relative path
+/// stays relative to the working directory. Folders it makes get `mode`; existing ones are left
+/// as they are. Throws naming the folder that could not be made and why (a file in the way is
+/// ENOTDIR).
+public func makeDirectories(_ path: String, mode: mode_t = 0o750) throws(HardwareError) {
+    var prefix = path.hasPrefix("/") ? "/" : ""
+    for part in path.split(separator: "/") {
+        if !prefix.isEmpty && !prefix.hasSuffix("/") { prefix += "/" }
+        prefix += part
+        guard mkdir(prefix, mode) != 0 else { continue }
+        let e = errno
+        var st = stat()
+        guard e == EEXIST, stat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw HardwareError(device: prefix, operation: "mkdir", errno: e == EEXIST ? ENOTDIR : e)
+        }
+    }
+}
+
+/// `base/name` with exactly one slash between them (`bundles/` and `GW001` give `bundles/GW001`).
+public func joinPath(_ base: String, _ name: String) -> String {
+    var b = Substring(base)
+    while b.count > 1 && b.hasSuffix("/") { b = b.dropLast() }
+    if b.isEmpty { return name }
+    return b.hasSuffix("/") ? "\(b)\(name)" : "\(b)/\(name)"
+}
+
 /// Replaces `path` with `bytes` atomically (a temporary file, then rename), so a reader or a
 /// crash never sees half a file. `sync` flushes it to disk first (for state that must survive
 /// a power cut). Returns false if it could not be written.

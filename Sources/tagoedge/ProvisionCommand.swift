@@ -16,7 +16,15 @@ struct Provision: ParsableCommand {
 /// Options every provisioning command shares.
 struct AccountOptions: ParsableArguments {
     @Option(name: .customLong("profile-token"), help: "env:NAME, file:/path, or the token.") var profileToken = "env:TAGO_PROFILE_TOKEN"
-    @Option(help: "TagoIO API base: a region, a dedicated deployment, or the local emulator.") var api = "https://api.tago.io"
+    @Option(help: "TagoIO API base: a region, a dedicated deployment, or the local emulator (default: $TAGOIO_API, as TagoIO's SDKs read it, else https://api.tago.io).")
+    var api: String?
+
+    /// `--api`, else `$TAGOIO_API` (the variable TagoIO's current SDKs take the API from), else TagoIO's US region.
+    var apiBase: String {
+        if let api { return api }
+        if let env = getenv("TAGOIO_API").map({ String(cString: $0) }), !env.isEmpty { return env }
+        return "https://api.tago.io"
+    }
 
     func account() throws -> (TagoAccount, TagoEndpoint, CurlHTTPClient) {
         let token: String
@@ -25,7 +33,7 @@ struct AccountOptions: ParsableArguments {
         } catch {
             throw ValidationError("profile token: \(error.description.replacingPrefix("device.token", with: "--profile-token"))")
         }
-        let endpoint = TagoEndpoint(api: api)
+        let endpoint = TagoEndpoint(api: apiBase)
         let http = CurlHTTPClient()
         return (TagoAccount(token: token, endpoint: endpoint, http: http), endpoint, http)
     }

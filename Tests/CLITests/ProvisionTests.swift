@@ -122,3 +122,99 @@ import TagoKit
         }
     }
 }
+
+/// Where bundles go, and what a bundle that cannot be written leaves behind in TagoIO.
+@Suite(.serialized) struct ProvisionOutputTests {
+    func emulator() throws -> (Emulator, UInt16) {
+        var options = Emulator.Options()
+        options.profileTokens = ["p-out"]
+        let emulator = try Emulator(options: options)
+        return (emulator, try emulator.start())
+    }
+
+    func folder() throws -> String {
+        let dir = NSTemporaryDirectory() + "tagoedge-out-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "serial,name\nGW1,Gateway 1\nGW2,Gateway 2\n".write(toFile: dir + "/fleet.csv", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    func mode(_ path: String) -> Int? { (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int }
+
+    /// The README's own example (`--out bundles/`, relative, with a trailing slash) and a path with
+    /// spaces, in a folder that does not exist yet: bundles 0600 in 0700 folders.
+    @Test func relativeAndSpacedOutPathsWork() throws {
+        let (emulator, port) = try emulator()
+        defer { emulator.stop() }
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for out in ["bundles/", "new folder/with spaces", dir + "/abs//"] {
+            let r = try CLI.run(["provision", "--manifest", "fleet.csv", "--out", out, "--api", "http://127.0.0.1:\(port)", "--plan", "scale",
+                                 "--json", "--profile-token", "env:T"], environment: ["T": "p-out"], directory: dir)
+            #expect(r.status == 0, "\(out): \(r.stdout) \(r.stderr)")
+            let base = out.hasPrefix("/") ? out : dir + "/" + out
+            for serial in ["GW1", "GW2"] {
+                let bundle = base + "/" + serial
+                #expect(mode(bundle) == 0o700, "\(bundle)")
+                #expect(mode(bundle + "/token") == 0o600, "\(bundle)/token")
+                #expect(mode(bundle + "/tagoedge.toml") == 0o600)
+            }
+        }
+    }
+
+    /// A gateway whose folder cannot be made is refused before anything is made for it in TagoIO
+    /// (the dry run says the same); one whose bundle fails after its token was made gets the
+    /// token revoked, so reruns never pile up live tokens.
+    @Test func aBundleThatCannotBeWrittenLeavesNoTokenBehind() throws {
+        let (emulator, port) = try emulator()
+        defer { emulator.stop() }
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let account = TagoAccount(token: "p-out", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
+        let args = ["provision", "--manifest", "fleet.csv", "--out", "out", "--api", "http://127.0.0.1:\(port)", "--plan", "scale",
+                    "--json", "--profile-token", "env:T"]
+        func run(_ extra: [String] = []) throws -> (Int32, [String: JSONValue]) {
+            let r = try CLI.run(args + extra, environment: ["T": "p-out"], directory: dir)
+            var bySerial: [String: JSONValue] = [:]
+            for line in r.stdout.split(separator: "\n") {
+                let v = try JSONValue.parse(String(line))
+                if let s = v["serial"]?.stringValue { bySerial[s] = v }
+            }
+            return (r.status, bySerial)
+        }
+
+        // GW2's folder is a file: known before any call.
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        try "in the way".write(toFile: dir + "/out/GW2", atomically: true, encoding: .utf8)
+        let (dryStatus, dry) = try run(["--dry-run"])
+        #expect(dryStatus == 1)
+        #expect(dry["GW2"]?["detail"]?.stringValue?.contains("out/GW2 is not a folder") == true, "\(dry)")
+        let (status, first) = try run()
+        #expect(status == 1)
+        #expect(first["GW1"]?["status"]?.stringValue == "created")
+        #expect(first["GW2"]?["detail"]?.stringValue?.contains("cannot write the bundle in out/GW2") == true, "\(first)")
+        #expect(try account.devices(tags: [("serial", "GW2")]).isEmpty, "nothing was made in TagoIO for GW2")
+
+        // GW2's folder is fine but its token cannot be written (a folder named token is in the
+        // way): the device is made, its token is revoked, and every rerun does the same.
+        try FileManager.default.removeItem(atPath: dir + "/out/GW2")
+        try FileManager.default.createDirectory(atPath: dir + "/out/GW2/token/busy", withIntermediateDirectories: true)
+        for attempt in 1...4 {
+            let (status, outcome) = try run()
+            #expect(status == 1)
+            #expect(outcome["GW2"]?["detail"]?.stringValue?.contains("the token made for it was revoked") == true, "\(outcome)")
+            let id = try #require(try account.devices(tags: [("serial", "GW2")]).first?["id"]?.stringValue)
+            let count = try account.tokens(deviceID: id).count
+            #expect(count <= 1, "after run \(attempt): \(count) tokens")
+        }
+        // Once the way is clear, the next run hands out one token.
+        try FileManager.default.removeItem(atPath: dir + "/out/GW2/token")
+        let (okStatus, _) = try run()
+        #expect(okStatus == 0)
+        let id = try #require(try account.devices(tags: [("serial", "GW2")]).first?["id"]?.stringValue)
+        let tokens = try account.tokens(deviceID: id)
+        #expect(tokens.count == 1)
+        let written = try String(contentsOfFile: dir + "/out/GW2/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(tokens.first?["token"]?.stringValue == written)
+    }
+}

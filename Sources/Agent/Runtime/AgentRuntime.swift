@@ -302,13 +302,11 @@ extension AgentRuntime {
     }
 }
 
-/// Creates the folders above `path` (like mkdir -p), mode 0750.
+/// Creates the folders above `path` (like mkdir -p), mode 0750; what cannot be made is reported
+/// by whoever opens the file.
 func makeDirectories(forFile path: String) {
-    var prefix = ""
-    for part in path.split(separator: "/").dropLast() {
-        prefix += "/" + part
-        mkdir(prefix, 0o750)
-    }
+    guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+    try? makeDirectories(String(path[..<slash]), mode: 0o750)
 }
 
 /// Where the running agent writes its status file. Under systemd with `RuntimeDirectory=`
