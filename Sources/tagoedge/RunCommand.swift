@@ -15,11 +15,25 @@ struct Run: ParsableCommand {
         """
     )
 
-    @Option(name: .shortAndLong, help: "The configuration file.") var config: String
+    @Option(name: .shortAndLong, help: "The configuration file (default: /etc/tagoedge/tagoedge.toml, the package's).") var config: String?
     @Flag(help: "Also run a local TagoIO emulator at [device] api and show readings flowing.") var bench = false
     @Option(help: "Seconds between status lines (0: none).") var statusEvery: Int = 10
 
+    static let packageConfig = "/etc/tagoedge/tagoedge.toml"
+
     func run() throws {
+        let config: String
+        if let given = self.config {
+            config = given
+        } else if access(Self.packageConfig, F_OK) == 0 {
+            config = Self.packageConfig
+        } else {
+            throw ValidationError("""
+            which configuration? give --config FILE. To try it with no hardware and no account: \
+            tagoedge run --config config/bench.toml --bench. For a gateway: start from config/raspberry-pi.toml \
+            (installed as \(Self.packageConfig) by the package) and `tagoedge check-config FILE`; README.md, "In the field"
+            """)
+        }
         let agentConfig = try AgentConfig.load(path: config)
         for w in agentConfig.warnings { printError("warning: \(w)") }
         var token: String

@@ -23,6 +23,13 @@ struct TagoEdge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tagoedge",
         abstract: "An edge-gateway agent for TagoIO: reads sensors, spools readings, uploads them.",
+        discussion: """
+        Start here. On a laptop, with no hardware and no account: `tagoedge run --config config/bench.toml \
+        --bench` (simulated sensors, a local TagoIO). On a gateway with the package installed: edit \
+        /etc/tagoedge/tagoedge.toml (its [device] token), check with `sudo tagoedge doctor`, then \
+        `sudo systemctl enable --now tagoedge`; `tagoedge scan --bus 1` lists the chips on /dev/i2c-1. \
+        README.md, "In the field", goes step by step.
+        """,
         version: version,
         subcommands: [Run.self, Status.self, DoctorCommand.self, Provision.self, Read.self, Scan.self, CheckConfig.self, SpoolCommand.self, EmulatorCommand.self, DeadLetterCommand.self, AnalysisCommand.self]
     )

@@ -229,3 +229,48 @@ struct CLI {
         #expect(missing.stderr.contains("open failed: No such file or directory"))
     }
 }
+
+/// What a newcomer sees first: no arguments, no config, a config that does not exist, a typo.
+@Suite struct FirstContactTests {
+    @Test func noArgumentsSaysWhereToStart() throws {
+        let r = try CLI.run([])
+        #expect(r.status == 2)
+        #expect(r.stdout.contains("Start here"))
+        #expect(r.stdout.contains("tagoedge run --config config/bench.toml --bench"))
+    }
+
+    @Test func runWithoutAConfigSaysWhatToDo() throws {
+        guard access("/etc/tagoedge/tagoedge.toml", F_OK) != 0 else { return }  // a gateway: run would use it
+        let r = try CLI.run(["run"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("which configuration?"), "\(r.stderr)")
+        #expect(r.stderr.contains("config/bench.toml --bench"))
+        let missing = try CLI.run(["run", "--config", "/nonexistent/tagoedge.toml"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("No such file or directory; start from config/raspberry-pi.toml"), "\(missing.stderr)")
+    }
+
+    /// A wrong driver name is one error with the nearest name, not a cascade of "unknown key"
+    /// errors for the driver's own keys (`interval` was reported unknown, "did you mean 'interval'").
+    @Test func aWrongDriverDoesNotCascade() throws {
+        let path = try CLI.temporaryConfig("""
+        [device]
+        token = "env:X"
+        [[sensor]]
+        name = "env"
+        driver = "bme28"
+        bus = 1
+        address = 0x76
+        interval = "10s"
+        oversampling_temperature = 2
+        colour = "red"
+        """)
+        let r = try CLI.run(["check-config", path, "--json"])
+        #expect(r.status == 2)
+        let errors = try JSONValue.parse(r.stdout)["errors"]?.arrayValue ?? []
+        let messages = errors.map { "\($0["line"]?.numberValue ?? 0): \($0["message"]?.stringValue ?? "")" }
+        #expect(messages.count == 2, "\(messages)")
+        #expect(messages.first?.contains(#"'bme28' is not valid (did you mean "bme280"?)"#) == true, "\(messages)")
+        #expect(messages.last?.hasPrefix("10.0: unknown key") == true, "\(messages)")
+    }
+}

@@ -87,7 +87,11 @@ struct TableReader {
     /// One of `choices`, with the valid ones named on error.
     mutating func choice(_ key: String, _ choices: [String]) -> String? {
         guard let s = string(key) else { return nil }
-        guard choices.contains(s) else { fail(key, "'\(s)' is not valid; use one of: \(choices.map { "\"\($0)\"" }.joined(separator: ", "))"); return nil }
+        guard choices.contains(s) else {
+            let near = choices.min { editDistance($0, s) < editDistance($1, s) }.flatMap { editDistance($0, s) <= 2 ? $0 : nil }
+            fail(key, "'\(s)' is not valid\(near.map { " (did you mean \"\($0)\"?)" } ?? ""); use one of: \(choices.map { "\"\($0)\"" }.joined(separator: ", "))")
+            return nil
+        }
         return s
     }
 
@@ -111,7 +115,9 @@ struct TableReader {
 
     /// Unknown keys are errors: a typo must not be silently ignored.
     mutating func rejectUnknown(valid: [String]) {
-        for (key, n) in table.entries where !used.contains(key) {
+        // Keys not read but valid here (a table whose other problems stopped it being read) are
+        // not unknown: reporting them would bury the real error under wrong suggestions.
+        for (key, n) in table.entries where !used.contains(key) && !valid.contains(key) {
             let suggestion = valid.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 2 ? $0 : nil }
             let list = valid.joined(separator: ", ")
             errors.append(ConfigError(file: file, line: n.line, key: keyName(key),

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EdgeCore
 import TagoTiP
 import Hardware
@@ -11,7 +14,12 @@ extension AgentConfig {
         do {
             text = try readTextFile(path)
         } catch {
-            throw ConfigErrors(errors: [ConfigError(file: path, line: nil, key: nil, "cannot read the file: \(error)")])
+            var message = "cannot read the file: \(error)"
+            if access(path, F_OK) != 0 {
+                message += "; start from config/raspberry-pi.toml (installed: /usr/share/doc/tagoedge/examples/raspberry-pi.toml),"
+                    + " or try the bench with config/bench.toml; README.md, \"Configuration reference\""
+            }
+            throw ConfigErrors(errors: [ConfigError(file: path, line: nil, key: nil, message)])
         }
         return try parse(text, file: path)
     }
@@ -368,7 +376,7 @@ struct ConfigLoader {
         let driverName = r.choice("driver", DriverKind.allCases.map(\.rawValue))
         if driverName == nil, t["driver"] == nil { r.fail("driver", "is missing; use one of: \(DriverKind.allCases.map(\.rawValue).joined(separator: ", "))", line: t.line) }
         guard let name, let driverName, let kind = DriverKind(rawValue: driverName), nameProblem(name) == nil else {
-            r.rejectUnknown(valid: Self.commonKeys + Self.driverKeys.values.flatMap { $0 })
+            r.rejectUnknown(valid: Self.commonKeys + ["bus", "address", "force"] + Self.driverKeys.values.flatMap { $0 })
             errors += r.errors
             return nil
         }
