@@ -7,7 +7,8 @@ import EdgeCore
 /// file's, kept on disk so a reboot without network keeps the last applied ones.
 ///
 /// Keys: `interval` (every sensor), `<sensor>.interval`, `<sensor>.enabled`, `upload_interval`,
-/// `log_level`. Thread safe.
+/// `log_level`, and how a sensor reports: `<sensor>.delta`, `.delta_percent`, `.heartbeat`,
+/// `.window`, `.aggregate`. Thread safe.
 public final class RemoteSettings: @unchecked Sendable {
     private let lock = Lock()
     private var values: [String: String] = [:]
@@ -45,7 +46,21 @@ public final class RemoteSettings: @unchecked Sendable {
             switch parts[1] {
             case "interval": return durationProblem(value, minimum: 100)
             case "enabled": return ["true", "false", "1", "0", "on", "off"].contains(value.lowercased()) ? nil : "'\(value)' is not true or false"
-            default: return "unknown setting '\(parts[1])' for a sensor; use \(parts[0]).interval or \(parts[0]).enabled"
+            case "delta", "delta_percent":
+                if value == "off" { return nil }
+                guard let d = Double(value), d.isFinite, d > 0, parts[1] == "delta" || d <= 1000 else {
+                    return "'\(value)' is not a number greater than 0\(parts[1] == "delta_percent" ? " and at most 1000" : "") (or off)"
+                }
+                return nil
+            case "heartbeat", "window":
+                if value == "off" { return nil }
+                if let problem = durationProblem(value, minimum: 1000) { return problem }
+                return parts[1] == "window" && (parseDurationOrSeconds(value) ?? 0) > 86_400_000 ? "a window is at most 24h" : nil
+            case "aggregate":
+                return ReportSettings.Aggregate(rawValue: value) == nil
+                    ? "'\(value)' is not \(ReportSettings.Aggregate.allCases.map(\.rawValue).joined(separator: ", "))" : nil
+            default:
+                return "unknown setting '\(parts[1])' for a sensor; use \(parts[0]).interval, .enabled, .delta, .delta_percent, .heartbeat, .window or .aggregate"
             }
         }
         if outputs.contains(key) {
@@ -70,6 +85,29 @@ public final class RemoteSettings: @unchecked Sendable {
     public func apply(key: String, value: String) {
         lock.withLock { values[key] = value }
         save()
+    }
+
+    /// How a sensor's variable is reported: the file's settings (`base`) under the sensor's
+    /// `delta`, `delta_percent`, `heartbeat`, `window` and `aggregate` params ("off" clears one).
+    /// A window from the cloud replaces a deadband and a heartbeat, and a deadband or heartbeat
+    /// from the cloud replaces a window: the two modes exclude each other.
+    public func report(sensor: String, base: ReportSettings) -> ReportSettings {
+        lock.withLock {
+            var s = base
+            func value(_ key: String) -> String? { values["\(sensor).\(key)"] }
+            var deadbandSet = false
+            if let v = value("delta") { s.delta = Double(v); deadbandSet = true }
+            if let v = value("delta_percent") { s.deltaPercent = Double(v); deadbandSet = true }
+            if let v = value("heartbeat") { s.heartbeatMilliseconds = v == "off" ? nil : parseDurationOrSeconds(v); deadbandSet = true }
+            if let v = value("window") {
+                s.windowMilliseconds = v == "off" ? nil : parseDurationOrSeconds(v)
+                if s.windowMilliseconds != nil { s.delta = nil; s.deltaPercent = nil; s.heartbeatMilliseconds = nil }
+            } else if deadbandSet, s.delta != nil || s.deltaPercent != nil || s.heartbeatMilliseconds != nil {
+                s.windowMilliseconds = nil
+            }
+            if let v = value("aggregate"), let a = ReportSettings.Aggregate(rawValue: v) { s.aggregate = a }
+            return s
+        }
     }
 
     public func intervalMilliseconds(sensor: String, default fallback: Int64) -> Int64 {

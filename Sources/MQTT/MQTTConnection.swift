@@ -188,8 +188,13 @@ public final class MQTTConnection {
             let lrc = mosquitto_loop(mosq, 100, 1)
             if lrc != MOSQ_ERR_SUCCESS.rawValue && connackCode > 0 { break }  // refused, then closed: report the refusal
             if lrc != MOSQ_ERR_SUCCESS.rawValue {
-                let kind: MQTTError.Kind = lrc == MOSQ_ERR_TLS.rawValue ? .tls : .connection
-                let message = lrc == MOSQ_ERR_TLS.rawValue ? "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?)"
+                // Over TLS, a handshake that fails inside the loop comes back as MOSQ_ERR_TLS from
+                // some libmosquitto versions and as a protocol error or a lost connection from
+                // others (Debian 13's 2.0.21 under load): before the CONNACK, all mean the handshake.
+                let handshake = lrc == MOSQ_ERR_TLS.rawValue
+                    || (options.tls != nil && (lrc == MOSQ_ERR_PROTOCOL.rawValue || lrc == MOSQ_ERR_CONN_LOST.rawValue))
+                let kind: MQTTError.Kind = handshake ? .tls : .connection
+                let message = handshake ? "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(String(cString: mosquitto_strerror(lrc))))"
                     : lrc == MOSQ_ERR_CONN_LOST.rawValue ? "the broker closed the connection before accepting it (a TLS mismatch, or a refused client)"
                     : String(cString: mosquitto_strerror(lrc))
                 throw MQTTError(kind: kind, code: lrc, operation: "connect to \(target)", message: message)

@@ -227,6 +227,21 @@ public struct SensorConfig: Sendable, Equatable {
     /// Renames: quantity → variable name.
     public var variables: [String: String] = [:]
     public var simulate: SimulationSettings?
+    /// `[sensor.report]`, and per quantity `[sensor.report.<quantity>]` (the sensor's merged in).
+    public var report = ReportSettings()
+    public var reportByQuantity: [String: ReportSettings] = [:]
+
+    /// How the variable of `quantity` is reported.
+    public func reportSettings(for quantity: String) -> ReportSettings {
+        reportByQuantity[quantity] ?? report
+    }
+
+    /// Quantities whose values add up (a counter's pulses since the last read): a filter carries
+    /// what it holds back, a window sums.
+    public var additiveQuantities: Set<String> {
+        if case .gpio(let g) = options, g.mode != .input { return ["pulses"] }
+        return []
+    }
 
     /// The quantities this sensor reports, in the order the driver returns them.
     public var quantities: [String] {

@@ -107,6 +107,9 @@ struct TableReader {
         return ms
     }
 
+    /// Whether the table has `key` (without reading it).
+    func has(_ key: String) -> Bool { table[key] != nil }
+
     mutating func subtable(_ key: String) -> TOMLTable? {
         guard let n = node(key) else { return nil }
         guard case .table(let t) = n.value else { fail(key, "expected a table ([\(keyName(key))]), found \(n.value.typeName)"); return nil }

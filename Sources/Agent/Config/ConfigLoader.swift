@@ -392,11 +392,12 @@ struct ConfigLoader {
         s.options = options(kind, &r)
         if let v = r.subtable("variables") { s.variables = variables(v, sensor: s, path: r.keyName("variables")) }
         if let sim = r.subtable("simulate") { s.simulate = simulation(sim, kind: kind, path: r.keyName("simulate")) }
+        if let rep = r.subtable("report") { (s.report, s.reportByQuantity) = report(rep, sensor: s, path: r.keyName("report")) }
         finish(&r, valid: Self.commonKeys + (kind.isI2C ? ["bus", "address", "force"] : []) + (Self.driverKeys[kind] ?? []))
         return s
     }
 
-    static let commonKeys = ["name", "driver", "interval", "enabled", "variables", "simulate"]
+    static let commonKeys = ["name", "driver", "interval", "enabled", "variables", "simulate", "report"]
     static let driverKeys: [DriverKind: [String]] = [
         .bme280: ["oversampling_temperature", "oversampling_pressure", "oversampling_humidity", "filter"],
         .sht3x: ["repeatability"],
@@ -495,6 +496,57 @@ struct ConfigLoader {
             let zone = r.integer("zone", in: 0...63, hint: "N of /sys/class/thermal/thermal_zoneN").map(Int.init) ?? 0
             return .board(zone: zone)
         }
+    }
+
+    static let reportKeys = ["delta", "delta_percent", "heartbeat", "window", "aggregate"]
+
+    /// `[sensor.report]`: the sensor's report settings, and `[sensor.report.<quantity>]` tables
+    /// that override them for one variable.
+    mutating func report(_ t: TOMLTable, sensor: SensorConfig, path: String) -> (ReportSettings, [String: ReportSettings]) {
+        var r = TableReader(t, path: path, file: file)
+        let base = reportSettings(&r, base: ReportSettings())
+        var byQuantity: [String: ReportSettings] = [:]
+        for (key, node) in t.entries {
+            guard case .table(let sub) = node.value else { continue }
+            guard sensor.quantities.contains(key) else {
+                r.fail(key, "is not a variable of this sensor; its variables: \(sensor.quantities.joined(separator: ", "))", line: node.line)
+                continue
+            }
+            _ = r.subtable(key)
+            var vr = TableReader(sub, path: r.keyName(key), file: file)
+            byQuantity[key] = reportSettings(&vr, base: base)
+            finish(&vr, valid: Self.reportKeys)
+        }
+        finish(&r, valid: Self.reportKeys + sensor.quantities)
+        return (base, byQuantity)
+    }
+
+    /// The report keys of one table over `base`; a window excludes a deadband and a heartbeat.
+    mutating func reportSettings(_ r: inout TableReader, base: ReportSettings) -> ReportSettings {
+        var s = base
+        // A table that sets one mode replaces the other mode it inherits ([sensor.report] with a
+        // deadband, [sensor.report.pressure] with a window); only one table setting both is wrong.
+        let setsWindow = r.has("window"), setsDeadband = r.has("delta") || r.has("delta_percent") || r.has("heartbeat")
+        if setsWindow && !setsDeadband { s.delta = nil; s.deltaPercent = nil; s.heartbeatMilliseconds = nil }
+        if setsDeadband && !setsWindow { s.windowMilliseconds = nil }
+        if let d = r.number("delta") {
+            if d > 0 && d.isFinite { s.delta = d } else { r.fail("delta", "must be greater than 0 (in the variable's unit)") }
+        }
+        if let p = r.number("delta_percent") {
+            if p > 0 && p <= 1000 { s.deltaPercent = p } else { r.fail("delta_percent", "must be greater than 0 and at most 1000") }
+        }
+        if let h = r.duration("heartbeat", minimum: 1000) { s.heartbeatMilliseconds = h }
+        if let w = r.duration("window", minimum: 1000) {
+            if w <= 86_400_000 { s.windowMilliseconds = w } else { r.fail("window", "at most 24h") }
+        }
+        if let a = r.choice("aggregate", ReportSettings.Aggregate.allCases.map(\.rawValue)) {
+            s.aggregate = ReportSettings.Aggregate(rawValue: a) ?? .mean
+            if s.windowMilliseconds == nil { r.fail("aggregate", "applies to a window; set window too") }
+        }
+        if s.windowMilliseconds != nil && (s.delta != nil || s.deltaPercent != nil || s.heartbeatMilliseconds != nil) {
+            r.fail("window", "a window sends one aggregate per window; it cannot be combined with delta, delta_percent or heartbeat")
+        }
+        return s
     }
 
     mutating func variables(_ t: TOMLTable, sensor: SensorConfig, path: String) -> [String: String] {

@@ -8,6 +8,8 @@ public struct AgentCounters: Sendable {
     public var analysisRuns = 0
     public var sensorFailures = 0
     public var spooled = 0
+    /// Readings the report settings held back or folded into an aggregate (never spooled).
+    public var withheld = 0
     public var delivered = 0
     public var uplinkWaits = 0
     public var lastUplinkProblem: String?

@@ -14,6 +14,8 @@ final class SamplingService: AgentService {
     private let onReadings: ([Reading]) -> Void
     /// Sensors whose last reading was clipped (warned about once, until they are back in range).
     private var clippedSensors: Set<String> = []
+    /// `[sensor.report]` and the sensors' report params: what of each round is spooled.
+    private var report: ReportFilter
 
     init(context: RuntimeContext, sensors: [SensorInstance], beatEveryMilliseconds: Int64, setUp: ((SensorConfig) -> SensorInstance)? = nil,
          onReadings: @escaping ([Reading]) -> Void) {
@@ -22,6 +24,17 @@ final class SamplingService: AgentService {
         self.setUp = setUp
         beatEvery = beatEveryMilliseconds
         self.onReadings = onReadings
+        report = ReportFilter(settings: Self.reportSettings(sensors.map(\.config), remote: context.remote),
+                              additive: Set(sensors.flatMap { s in s.config.additiveQuantities.map { s.config.variableName(for: $0) } }))
+    }
+
+    /// Report settings by variable name: the file's, under the sensors' params.
+    static func reportSettings(_ sensors: [SensorConfig], remote: RemoteSettings) -> [String: ReportSettings] {
+        var out: [String: ReportSettings] = [:]
+        for s in sensors {
+            for q in s.quantities { out[s.variableName(for: q)] = remote.report(sensor: s.name, base: s.reportSettings(for: q)) }
+        }
+        return out
     }
 
     func run(stop: StopSignal, heartbeat: Heartbeat) {
@@ -42,6 +55,9 @@ final class SamplingService: AgentService {
             }
             sampleDue(&schedule, now: now)
         }
+        // The windows still open: what was read is spooled, as partial aggregates.
+        let rest = report.flush()
+        if !rest.isEmpty { context.spoolReadings(rest, sampled: false, remember: false) }
     }
 
     /// Reads the sensors due at `now` in one round and spools their readings in one write.
@@ -100,7 +116,17 @@ final class SamplingService: AgentService {
                 $0.note(problems.map { "sensor \($0)" }, at: stamp)
             }
         }
-        guard !readings.isEmpty, context.spoolReadings(readings, sampled: true) else { return }
+        guard !readings.isEmpty else { return }
+        let settings = Self.reportSettings(sensors.map(\.config), remote: remote)
+        if settings.filter({ !$0.value.sendsEverything }) != report.settings { report.update(settings: settings) }
+        let toSpool = report.filter(readings)
+        let withheld = report.withheld
+        context.update {
+            $0.sampled += readings.count
+            $0.withheld = withheld
+            for r in readings { $0.lastReadings[r.variable] = r }
+        }
+        guard context.spoolReadings(toSpool, sampled: false, remember: false) else { return }
         do {
             try context.spool.flushIfDue()
         } catch {
