@@ -48,8 +48,11 @@ struct Scan: ParsableCommand {
         discussion: "With --config, simulated sensors on that bus number answer too (bench mode)."
     )
 
-    @Option(help: "The bus number N of /dev/i2c-N.")
-    var bus: Int
+    @Option(help: "The bus number N of /dev/i2c-N (with --propose: only this bus; default every /dev/i2c-*).")
+    var bus: Int?
+
+    @Flag(help: "Print a configuration for every chip found (I2C buses and 1-Wire), ready for check-config.")
+    var propose = false
 
     @Option(name: .shortAndLong, help: "A configuration file: scan the simulated bus of its simulated sensors.")
     var config: String?
@@ -62,6 +65,8 @@ struct Scan: ParsableCommand {
 
     func run() throws {
         let environment = HardwareEnvironment(clock: SystemClock())
+        if propose { return try runPropose(environment) }
+        guard let bus else { throw ValidationError("give --bus N (the N of /dev/i2c-N), or --propose to look at every bus") }
         let i2c: I2CBus
         if let config {
             let agentConfig = try AgentConfig.load(path: config)
@@ -88,6 +93,36 @@ struct Scan: ParsableCommand {
             print(line)
         }
         for f in found { print("\(hexAddress(f.address))  \(f.chip ?? "unknown")") }
+    }
+}
+
+extension Scan {
+    /// `--propose`: the buses of this gateway (every /dev/i2c-* and the 1-Wire folder), or with
+    /// --config the simulated buses of that file's simulated sensors.
+    func runPropose(_ environment: HardwareEnvironment) throws {
+        var buses: [(number: Int, bus: I2CBus)] = []
+        let sysfs: SysfsReader
+        let source: String
+        if let config {
+            let agentConfig = try AgentConfig.load(path: config)
+            _ = environment.makeSensors(agentConfig)
+            let numbers = Set(agentConfig.sensors.filter { $0.simulate != nil && $0.driver.isI2C }.map(\.bus)).sorted()
+            buses = numbers.filter { bus == nil || $0 == bus }.filter(environment.hasSimulatedBus).map { ($0, environment.simulatedBus($0) as I2CBus) }
+            sysfs = environment.simulatedSysfs
+            source = "the simulated buses of \(config)"
+        } else {
+            let numbers = ((try? LinuxSysfs(root: "").list("/dev")) ?? []).compactMap { $0.hasPrefix("i2c-") ? Int($0.dropFirst(4)) : nil }.sorted()
+            for n in numbers where bus == nil || n == bus {
+                do {
+                    buses.append((n, try environment.linuxBus(n, force: force)))
+                } catch {
+                    printError("warning: /dev/i2c-\(n): \(error)")
+                }
+            }
+            sysfs = environment.sysfs
+            source = buses.isEmpty ? "this machine (no I2C bus found: enable one, README.md \"In the field\")" : "this machine's buses"
+        }
+        print(proposedConfig(proposeSensors(buses: buses, sysfs: sysfs), simulated: config != nil, source: source), terminator: "")
     }
 }
 

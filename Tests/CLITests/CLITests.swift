@@ -274,3 +274,23 @@ struct CLI {
         #expect(messages.last?.hasPrefix("10.0: unknown key") == true, "\(messages)")
     }
 }
+
+/// `scan --propose` on the bench's simulated buses: a config check-config accepts that reads every chip.
+@Suite struct ScanProposeTests {
+    @Test func theProposalForTheBenchReadsEveryChip() throws {
+        let r = try CLI.run(["scan", "--propose", "--config", "config/bench.toml"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let path = try CLI.temporaryConfig(r.stdout)
+        defer { unlink(path) }
+        let check = try CLI.run(["check-config", path])
+        #expect(check.status == 0, "\(check.stderr)\n\(r.stdout)")
+        #expect(check.stdout.contains("valid: 6 sensor(s)"), "\(check.stdout)")
+        let read = try CLI.run(["read", "--config", path, "--json"])
+        #expect(read.status == 0, "\(read.stderr)")
+        let variables = Set((try JSONValue.parse(read.stdout).arrayValue ?? []).compactMap { $0["variable"]?.stringValue })
+        for v in ["env_temperature", "env2_pressure", "climate_humidity", "light_illuminance", "adc_ain0", "probe_temperature"] {
+            #expect(variables.contains(v), "\(v) in \(variables.sorted())")
+        }
+        #expect(r.stdout.contains("# BME280 at 0x76 on sim:i2c-1"))
+    }
+}

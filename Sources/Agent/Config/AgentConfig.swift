@@ -166,7 +166,7 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
 public enum DriverKind: String, Sendable, CaseIterable {
     case bme280, sht3x, bh1750, ads1115, ds18b20, gpio, board
 
-    var isI2C: Bool { [.bme280, .sht3x, .bh1750, .ads1115].contains(self) }
+    public var isI2C: Bool { [.bme280, .sht3x, .bh1750, .ads1115].contains(self) }
 
     var defaultAddress: UInt8? {
         switch self {
