@@ -266,17 +266,17 @@ public enum Manifest {
     }
 }
 
-/// Requests per minute per route, from TagoIO's plans (TagoIO's plans: docs/provisioning.md).
+/// Requests per minute per route for provisioning, from TagoIO's plans (`PlanLimits`, TagoKit).
 public struct AccountRateLimits: Sendable {
     public var perMinute: [String: Int]
 
     public static func plan(_ name: String) -> AccountRateLimits? {
-        switch name {
-        case "free": AccountRateLimits(perMinute: ["POST /device": 10, "GET /device": 50, "POST /device/token": 50, "other": 60])
-        case "starter": AccountRateLimits(perMinute: ["POST /device": 250, "GET /device": 100, "POST /device/token": 250, "other": 250])
-        case "scale": AccountRateLimits(perMinute: ["POST /device": 5_000, "GET /device": 500, "POST /device/token": 2_000, "other": 1_000])
-        default: nil
-        }
+        guard let p = PlanLimits.named(name) else { return nil }
+        var routes: [String: Int] = [:]
+        for r in [PlanLimits.Route.createDevice, .listDevices, .createToken] { routes[r.rawValue] = p[r] }
+        // Other account routes (tags, params, dashboards): TagoIO documents no limit; keep a calm pace.
+        routes["other"] = ["free": 60, "starter": 250, "scale": 1_000][name]
+        return AccountRateLimits(perMinute: routes)
     }
 }
 

@@ -57,6 +57,8 @@ public final class MQTTUplink {
     private var transcoder = ReadingJSONTranscoder()
     private let topic: String
     public private(set) var published = 0
+    /// Messages published (each a request in TagoIO's limits).
+    public private(set) var messagesPublished = 0
     public private(set) var acknowledged = 0
     public private(set) var reconnects = 0
 
@@ -196,6 +198,7 @@ public final class MQTTUplink {
                     let mid = try c.publish(topic: topic, bytes: UnsafeRawBufferPointer(start: m.buffer.bytes, count: m.length))
                     inflight.append((mid, m.first, m.last, false, m.count))
                     published += m.count
+                    messagesPublished += 1
                 } else {
                     inflight.append((-1, m.first, m.last, true, 0))  // acknowledged in order with the rest
                 }

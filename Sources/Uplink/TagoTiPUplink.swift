@@ -99,6 +99,8 @@ public final class TagoTiPUplink: Uplink {
     private var waitKind = UplinkStep.WaitKind.transient
     private var downlink: [(topic: String, payload: [UInt8])] = []
     public private(set) var delivered = 0
+    /// Messages pushed, retries included (each a request in TagoIO's limits).
+    public private(set) var requestsSent = 0
     /// Every `ERR` answer, in order (for status and tests).
     public private(set) var errors: [TipErrorCode] = []
     /// The counter of the last message sent.
@@ -167,6 +169,7 @@ public final class TagoTiPUplink: Uplink {
             }
             do {
                 try transport.push(counter: message.counter, body: message.body)
+                requestsSent += 1
             } catch {
                 return fail(error)
             }

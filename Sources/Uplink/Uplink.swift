@@ -12,13 +12,23 @@ public protocol Uplink: AnyObject {
     func takeDownlink() -> [(topic: String, payload: [UInt8])]
     /// Ends the connection; nothing is sent after it.
     func close()
+    /// Requests (HTTP) or messages (MQTT, TagoTiP) sent since the start: what TagoIO's
+    /// per-minute limits count.
+    var requestsSent: Int { get }
+}
+
+extension Uplink {
+    /// An uplink that counts nothing (a test double, one that cannot start) sends nothing TagoIO counts.
+    public var requestsSent: Int { 0 }
 }
 
 extension HTTPUplink: Uplink {
+    public var requestsSent: Int { requests }
     public func takeDownlink() -> [(topic: String, payload: [UInt8])] { [] }
     public func close() {}
 }
 
 extension MQTTUplink: Uplink {
+    public var requestsSent: Int { messagesPublished }
     public func step() -> UplinkStep { step(waitMilliseconds: 100) }
 }

@@ -31,7 +31,7 @@ struct TagoEdge: ParsableCommand {
         README.md, "In the field", goes step by step.
         """,
         version: version,
-        subcommands: [Run.self, Status.self, DoctorCommand.self, Provision.self, Read.self, Scan.self, CheckConfig.self, SpoolCommand.self, EmulatorCommand.self, DeadLetterCommand.self, AnalysisCommand.self]
+        subcommands: [Run.self, Status.self, DoctorCommand.self, BudgetCommand.self, Provision.self, Read.self, Scan.self, CheckConfig.self, SpoolCommand.self, EmulatorCommand.self, DeadLetterCommand.self, AnalysisCommand.self]
     )
 
     /// Runs the command line, mapping errors to the documented exit codes (2 for bad usage).

@@ -1,5 +1,7 @@
 import Testing
 import EdgeCore
+import TestSupport
+import Uplink
 @testable import Agent
 
 /// The report filter on readings stamped by hand (a manual clock): deadband, heartbeat,
@@ -165,4 +167,87 @@ import EdgeCore
         #expect(remote.report(sensor: "env", base: file).windowMilliseconds == 300_000)
         #expect(remote.report(sensor: "env", base: file).delta == nil)
     }
+}
+
+/// TagoIO's per-minute limits, kept on a manual clock.
+@Suite struct RequestBudgetTests {
+    /// At most the limit in any 60 s, not only per minute of this gateway's clock: a greedy sender
+    /// over ten minutes, checked in every window ending at a request.
+    @Test func noSixtySecondsEverHoldMoreThanTheLimit() {
+        let clock = ManualClock()
+        let budget = RequestBudget(perMinute: ["POST /data": 5], clock: clock)
+        var times: [UInt64] = []
+        var rng = SeededRandom("request-budget")
+        while clock.nanoseconds() < 600_000_000_000 {
+            let wait = budget.waitMilliseconds("POST /data")
+            if wait > 0 {
+                clock.advance(milliseconds: wait)
+                continue
+            }
+            // Sometimes a window of three at once (an MQTT step), recorded after the fact.
+            let burst = Int.random(in: 0..<4, using: &rng) == 0 ? 3 : 1
+            budget.take("POST /data", burst)
+            for _ in 0..<burst { times.append(clock.nanoseconds()) }
+            clock.advance(milliseconds: Int64.random(in: 0..<5_000, using: &rng))
+        }
+        var worst = 0
+        for (i, end) in times.enumerated() {
+            let inWindow = times[...i].filter { end - $0 < 60_000_000_000 }.count
+            worst = max(worst, inWindow)
+        }
+        #expect(worst <= 5 + 2, "a burst of 3 may overshoot by 2 once; seen \(worst)")
+        #expect(times.count >= 45, "and the limit is used: \(times.count) in 10 minutes")
+        #expect(budget.sent["POST /data"] == times.count)
+        #expect(budget.waitMilliseconds("GET /other") == 0)
+    }
+
+    /// The agent's uplink, sending as fast as it can, stays within the free plan's 250 a minute.
+    @Test func theUplinkServiceKeepsToThePlan() throws {
+        let dir = makeTemporaryDirectory()
+        let clock = ManualClock()
+        let config = try AgentConfig.parse("""
+            [device]
+            token = "env:NOT_USED"
+            api = "http://127.0.0.1:9"
+            plan = "free"
+            [spool]
+            path = "\(dir)/spool"
+            [agent]
+            telemetry = "off"
+            [[sensor]]
+            name = "board"
+            driver = "board"
+            interval = "10s"
+            [sensor.simulate]
+            signal = "constant"
+            """, file: "budget.toml")
+        let greedy = GreedyUplink(clock: clock)
+        let r = try AgentRuntime(config: config, token: "t", environment: HardwareEnvironment(clock: clock), clock: clock,
+                                 paramsSource: ListedParams(), makeUplink: { _ in greedy }, log: { _, _ in })
+        r.start()
+        #expect(advance(clock, by: 180_000, step: 1_000, parked: r.supervisor.stopSignal, sleepers: 4))
+        r.stop()
+        let times = greedy.times
+        var worst = 0
+        for (i, end) in times.enumerated() { worst = max(worst, times[...i].filter { end - $0 < 60_000_000_000 }.count) }
+        #expect(worst <= 250, "\(worst) requests in one minute")
+        #expect(times.count >= 3 * 250 - 1, "\(times.count) requests in 3 minutes")
+        #expect(r.snapshot.budgetWaits > 0)
+    }
+}
+
+/// An uplink that sends one request at every step, as fast as it is let.
+final class GreedyUplink: Uplink, @unchecked Sendable {
+    private let lock = Lock()
+    private let clock: ManualClock
+    private var sent: [UInt64] = []
+    init(clock: ManualClock) { self.clock = clock }
+    var times: [UInt64] { lock.withLock { sent } }
+    var requestsSent: Int { lock.withLock { sent.count } }
+    func step() -> UplinkStep {
+        lock.withLock { sent.append(clock.nanoseconds()) }
+        return .sent(count: 0, through: 0, deadLettered: 0)
+    }
+    func takeDownlink() -> [(topic: String, payload: [UInt8])] { [] }
+    func close() {}
 }

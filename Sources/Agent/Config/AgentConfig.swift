@@ -1,4 +1,5 @@
 import EdgeCore
+import TagoKit
 import Hardware
 import Sensors
 
@@ -26,6 +27,9 @@ public enum TokenSource: Sendable, Equatable, CustomStringConvertible {
 public struct DeviceSettings: Sendable, Equatable {
     public var token: TokenSource?
     public var api = "https://api.tago.io"
+    /// TagoIO's per-minute request limits the agent keeps to (`plan`: free, starter, scale; "none"
+    /// for a deployment without them). Default: free, the lowest.
+    public var plan: PlanLimits? = .free
 }
 
 public struct UplinkSettings: Sendable, Equatable {
@@ -241,6 +245,18 @@ public struct SensorConfig: Sendable, Equatable {
     public var additiveQuantities: Set<String> {
         if case .gpio(let g) = options, g.mode != .input { return ["pulses"] }
         return []
+    }
+
+    /// The unit a quantity's readings carry (for estimates; the driver sets the real one).
+    public func unit(of quantity: String) -> String? {
+        switch quantity {
+        case "temperature": "°C"
+        case "pressure": "hPa"
+        case "humidity": "%"
+        case "illuminance": "lx"
+        case "count", "pulses", "state": nil
+        default: "V"
+        }
     }
 
     /// The quantities this sensor reports, in the order the driver returns them.

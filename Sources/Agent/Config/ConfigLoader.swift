@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import EdgeCore
+import TagoKit
 import TagoTiP
 import Hardware
 import Sensors
@@ -322,7 +323,8 @@ struct ConfigLoader {
                 r.fail("api", "'\(s)' is not a base URL; write e.g. \"https://api.tago.io\" or \"http://127.0.0.1:8080\"")
             }
         }
-        finish(&r, valid: ["token", "api"])
+        if let p = r.choice("plan", PlanLimits.all.map(\.name) + ["none"]) { d.plan = PlanLimits.named(p) }
+        finish(&r, valid: ["token", "api", "plan"])
         return d
     }
 

@@ -26,8 +26,14 @@ final class ParamsService: AgentService {
 
     func run(stop: StopSignal, heartbeat: Heartbeat) {
         var lastProblem: String?
+        let route = PlanLimits.Route.params.rawValue
         repeat {
             heartbeat.beat(context.clock.nanoseconds())
+            let wait = context.budget.waitMilliseconds(route)
+            if wait > 0 {
+                if stop.sleep(milliseconds: wait, heartbeat: heartbeat, beatEvery: beatEvery) { continue } else { break }
+            }
+            context.budget.take(route)
             do {
                 for param in try source.params(onlyUnread: true) {
                     apply(param.key, param.value)

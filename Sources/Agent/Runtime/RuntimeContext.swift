@@ -1,5 +1,6 @@
 import EdgeCore
 import Spool
+import TagoKit
 
 /// What the running agent has done, for the live line and `status`.
 public struct AgentCounters: Sendable {
@@ -12,6 +13,8 @@ public struct AgentCounters: Sendable {
     public var withheld = 0
     public var delivered = 0
     public var uplinkWaits = 0
+    /// Times the uplink waited for the plan's per-minute limit.
+    public var budgetWaits = 0
     public var lastUplinkProblem: String?
     public var lastSensorProblem: String?
     /// The last reading of each sensor, and when TagoIO last acknowledged anything.
@@ -34,6 +37,9 @@ public final class RuntimeContext: @unchecked Sendable {
     public let clock: MonotonicClock & WallClock
     public let clockGuard: ClockGuard
     public let remote: RemoteSettings
+    /// TagoIO's per-minute limits of the plan (`[device] plan`), shared by the uplink and the
+    /// params poller: neither sends faster than the plan allows.
+    public let budget: RequestBudget
     private let logSink: @Sendable (LogLevel, String) -> Void
     private let lock = Lock()
     private var counters = AgentCounters()
@@ -45,6 +51,9 @@ public final class RuntimeContext: @unchecked Sendable {
         self.clock = clock
         self.clockGuard = clockGuard
         self.remote = remote
+        var limits: [String: Int] = [:]
+        for route in [PlanLimits.Route.data, .params, .mqttPublish, .tagotip] { limits[route.rawValue] = config.device.plan?[route] }
+        budget = RequestBudget(perMinute: limits, clock: clock)
         logSink = log
     }
 

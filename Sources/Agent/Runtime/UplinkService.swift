@@ -1,4 +1,5 @@
 import EdgeCore
+import TagoKit
 import Uplink
 
 /// Drains the spool through the configured uplink, waits as the uplink says (backoff, rate limits,
@@ -23,15 +24,32 @@ final class UplinkService: AgentService {
         defer { uplink.close() }
         let clock = context.clock
         var lastProblem: String?
+        let route: PlanLimits.Route = switch context.config.uplink.transport {
+        case .http: .data
+        case .mqtt: .mqttPublish
+        case .tagotip: .tagotip
+        }
+        var requests = uplink.requestsSent
         while !stop.isStopped {
             heartbeat.beat(clock.nanoseconds())
+            // Within the plan's per-minute limit: a step waits for a token (the plan's minute
+            // refills them), and what it sent is taken after it.
+            let wait = context.budget.waitMilliseconds(route.rawValue)
+            if wait > 0 {
+                context.update { $0.budgetWaits += 1 }
+                stop.sleep(milliseconds: wait, heartbeat: heartbeat, beatEvery: beatEvery)
+                continue
+            }
             do {
                 try context.spool.flushIfDue()
             } catch {
                 context.log(.error, "spool: \(error)")
             }
             for message in uplink.takeDownlink() { onDownlink(String(decoding: message.payload, as: UTF8.self), message.topic) }
-            switch uplink.step() {
+            let step = uplink.step()
+            context.budget.take(route.rawValue, uplink.requestsSent - requests)
+            requests = uplink.requestsSent
+            switch step {
             case .sent(let count, let through, let dead):
                 context.log(.debug, "uplink: \(count) reading(s) acknowledged, through spool record \(through)")
                 let now = clock.now()
