@@ -48,7 +48,7 @@ let package = Package(
         ),
         // SQLite, the spool benchmark's baseline (system libsqlite3).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .executableTarget(name: "tagoedge-bench", dependencies: ["CSQLite", "Spool", "EdgeCore", "TagoKit", "Uplink", "Emulator", "MQTT", "TagoTiP"], path: "Benchmarks/tagoedge-bench"),
+        .executableTarget(name: "tagoedge-bench", dependencies: ["CSQLite", "Spool", "EdgeCore", "TagoKit", "Uplink", "Emulator", "MQTT", "TagoTiP", "Agent"], path: "Benchmarks/tagoedge-bench"),
         // What the test suites share: temporary folders, waiting for a condition, seeded randomness.
         .target(name: "TestSupport", dependencies: ["EdgeCore"], path: "Tests/TestSupport"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "TestSupport"]),

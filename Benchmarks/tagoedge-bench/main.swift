@@ -319,5 +319,6 @@ case "mqtt": try mqttBenchmark()
 case "footprint": try footprintBenchmark()
 case "encode": try encodeBenchmark()
 case "tagotip": try tagoTiPBenchmark()
-default: fail("usage: tagoedge-bench spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N] | mqtt [--readings N] [--batch N] [--inflight N] [--python PATH] | encode [--readings N] [--only alone,walk,both,general] | tagotip [--readings N] [--rounds N] | footprint")
+case "report": try reportBenchmark()
+default: fail("usage: tagoedge-bench report [--config FILE] [--hours N] | spool [--readings N] [--fsync-readings M] [--dir DIR] | uplink [--readings N] [--batch N] | mqtt [--readings N] [--batch N] [--inflight N] [--python PATH] | encode [--readings N] [--only alone,walk,both,general] | tagotip [--readings N] [--rounds N] | footprint")
 }

@@ -28,6 +28,15 @@ struct Status: ParsableCommand {
                     ["last upload", status["last_upload"]?.stringValue ?? "never"],
                     ["spool", "\(n(status["spool"]?["records"])) waiting, \(n(status["spool"]?["dropped"])) dropped, \(n(status["spool"]?["damaged"])) damaged"],
                     ["sensor failures", n(status["sensor_failures"])]]
+        // What was sent, a day at this pace: records (after the report settings) and requests.
+        if let up = status["uptime_seconds"]?.numberValue, up >= 60 {
+            func perDay(_ v: Double) -> String { JSONValue.format((v * 86_400 / up).rounded()) }
+            let spooled = status["spooled"]?.numberValue ?? 0, withheld = status["withheld"]?.numberValue ?? 0
+            rows.append(["records", "\(JSONValue.format(spooled)) spooled, \(JSONValue.format(withheld)) withheld by report settings; \(perDay(spooled)) a day at this pace"])
+            for (route, count) in status["requests"]?.objectValue ?? [] {
+                rows.append(["requests", "\(route): \(n(count)), \(perDay(count.numberValue ?? 0)) a day (plan \(status["plan"]?.stringValue ?? "none"), \(n(status["plan_waits"])) wait(s) for its limit)"])
+            }
+        }
         if let age = status["updated"]?.stringValue.flatMap(Timestamp.init(iso8601:)), SystemClock().now().millisecondsSince1970 - age.millisecondsSince1970 > 30_000 {
             rows.append(["warning", "the status is older than 30 s: the agent may not be running"])
         }

@@ -222,6 +222,10 @@ extension AgentRuntime {
         return .object([
             ("updated", .string(context.clock.now().iso8601)), ("pid", .number(Double(getpid()))),
             ("sampled", .number(Double(c.sampled))), ("acknowledged", .number(Double(c.delivered))),
+            ("withheld", .number(Double(c.withheld))), ("spooled", .number(Double(c.spooled))),
+            ("uptime_seconds", .number(Double((context.clock.nanoseconds() &- startedAt) / 1_000_000_000))),
+            ("requests", .object(context.budget.sent.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })),
+            ("plan", config.device.plan.map { .string($0.name) } ?? .null), ("plan_waits", .number(Double(c.budgetWaits))),
             ("last_upload", c.lastDelivery.map { .string($0.iso8601) } ?? .null),
             ("spool", .object([("path", .string(spool.path)), ("records", .number(Double(s.recordCount))), ("used_bytes", .number(Double(s.usedBytes))),
                                ("capacity_bytes", .number(Double(s.capacityBytes))), ("dropped", .number(Double(s.dropped))), ("damaged", .number(Double(s.damaged)))])),
