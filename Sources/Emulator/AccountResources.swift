@@ -23,13 +23,24 @@ final class AccountResources {
         var check: @Sendable (JSONValue) -> String? = { _ in nil }
     }
 
-    static let actionTypes = ["notification", "notification_run", "email", "email_run", "sms", "script", "post", "tagoio", "mqtt", "insert_bucket", "queue_sqs", "interval", "schedule"]
+    static let actionTypes = ["notification", "notification_run", "email", "email_run", "sms", "script", "post", "tagoio", "mqtt", "insert_bucket", "queue_sqs",
+                              "sms-twilio", "whatsapp-twilio", "email-sendgrid", "email-smtp", "queue-sqs", "interval", "schedule"]
+    /// TagoIO's current model: `type` is what starts the action, `action.type` what it does.
+    static let triggerTypes = ["condition", "resource", "interval", "schedule", "mqtt_topic", "usage_alert", "condition_geofence"]
 
     static let kinds: [String: Kind] = [
         "bucket": Kind(name: "bucket", key: "bucket", required: ["name"]),
-        "action": Kind(name: "action", key: "action", required: ["name", "type"]) { v in
-            guard let type = v["type"]?.stringValue, actionTypes.contains(type) else {
-                return "type must be one of: \(actionTypes.joined(separator: ", "))"
+        "action": Kind(name: "action", key: "action", required: ["name"]) { v in
+            if let action = v["action"] {
+                // Today's model; the seed's (the action's type at the top) is accepted too.
+                guard let type = action["type"]?.stringValue, actionTypes.contains(type) else {
+                    return "action.type must be one of: \(actionTypes.joined(separator: ", "))"
+                }
+                if let t = v["type"]?.stringValue, !triggerTypes.contains(t) { return "type must be one of: \(triggerTypes.joined(separator: ", "))" }
+            } else {
+                guard let type = v["type"]?.stringValue, actionTypes.contains(type) else {
+                    return "action is required: {type, …} with type one of \(actionTypes.joined(separator: ", "))"
+                }
             }
             if let trigger = v["trigger"], trigger.arrayValue == nil { return "trigger must be an array of conditions" }
             return nil
@@ -39,7 +50,7 @@ final class AccountResources {
             return nil
         },
         "dashboard": Kind(name: "dashboard", key: "dashboard", required: ["label"]),
-        "am": Kind(name: "access rule", key: "am", required: ["name", "targets", "permissions"]) { v in
+        "am": Kind(name: "access rule", key: "am_id", required: ["name", "targets", "permissions"]) { v in
             v["targets"]?.arrayValue == nil || v["permissions"]?.arrayValue == nil ? "targets and permissions must be arrays" : nil
         },
         "run/users": Kind(name: "run user", key: "user", required: ["name", "email", "timezone"]) { v in
@@ -51,7 +62,7 @@ final class AccountResources {
 
     private var items: [String: [(id: String, object: JSONValue)]] = [:]  // by collection path
     /// Profile tokens made through the API; they authenticate like the configured ones.
-    private(set) var profileTokens: [(profile: String, token: String, name: String, permission: String, expire: String)] = []
+    private(set) var profileTokens: [(profile: String, token: String, name: String, permission: String, expire: String, createdAt: Int64)] = []
     private(set) var notifications: [(id: String, title: String, message: String, read: Bool, status: String?)] = []
     /// Analysis runs: the analysis id and the scope it was given.
     private(set) var runs: [(analysis: String, scope: JSONValue)] = []
@@ -71,6 +82,18 @@ final class AccountResources {
     }
 
     func acceptsToken(_ token: String) -> Bool { profileTokens.contains { $0.token == token } }
+
+    /// Why a profile token made through the API may not do `method` now: expired (401), or its
+    /// permission (`read`: only reads; `write`: no reads), 403. Nil when it may.
+    func tokenProblem(_ token: String, method: String, now: Int64) -> (status: Int, message: String)? {
+        guard let t = profileTokens.first(where: { $0.token == token }) else { return nil }
+        if let end = tokenExpiry(t.expire, createdAt: t.createdAt), now >= end { return (401, "Authorization denied: the token expired") }
+        let writes = method != "GET"
+        if (writes && t.permission == "read") || (!writes && t.permission == "write") {
+            return (403, "Authorization denied: the token's permission is \(t.permission)")
+        }
+        return nil
+    }
 
     /// An analysis's token: what it authenticates to the services with.
     static func analysisToken(_ id: String) -> String { "a-" + id }
@@ -103,6 +126,7 @@ final class AccountResources {
             return .fail(404, "/\(parts.joined(separator: "/")) is not a service")
         }
         outbox.append((String(name.split(separator: "/").first ?? ""), analysis.id, body))
+        if name == "notification/send" { _ = addNotification(title: text("title") ?? "", message: text("message") ?? "", acceptable: false) }
         return .ok(.string(name == "console/send" ? "Console log sent" : "Sent"))
     }
 
@@ -176,8 +200,9 @@ final class AccountResources {
             fields.removeAll { $0.0 == "id" || $0.0 == "created_at" || $0.0 == "updated_at" }
             let stamp = JSONValue.string(now().iso8601)
             items[path, default: []].append((newID, .object([("id", .string(newID))] + fields + [("created_at", stamp), ("updated_at", stamp)])))
+            // Only the key TagoIO answers with (`am_id`, `action`, `dashboard` …): a client that
+            // reads another would fail against TagoIO, so it fails here too.
             var result: [(String, JSONValue)] = [(kind.key, .string(newID))]
-            if kind.key != "id" { result.append(("id", .string(newID))) }
             if path == "analysis" { result.append(("token", .string(Self.analysisToken(newID)))) }
             return .ok(.object(result), status: 201)
         case ("GET", let id?):
@@ -254,7 +279,7 @@ final class AccountResources {
             guard ["full", "write", "read"].contains(permission) else { return .fail(400, "permission must be full, write or read") }
             let expire = body?["expire_time"]?.stringValue ?? "never"
             let token = "p-" + newID() + newID()
-            profileTokens.append((profileID, token, name, permission, expire))
+            profileTokens.append((profileID, token, name, permission, expire, now().millisecondsSince1970))
             return .ok(.object([("token", .string(token)), ("name", .string(name)), ("permission", .string(permission)),
                                 ("expire_date", expire == "never" ? .null : .string(expire))]), status: 201)
         case ("DELETE", 4) where parts[2] == "token":
@@ -282,6 +307,23 @@ final class AccountResources {
                 marked += 1
             }
             return .ok(.string("\(marked) notification(s) marked as read"))
+        case ("POST", 1):
+            guard let title = body?["title"]?.stringValue, !title.isEmpty, let message = body?["message"]?.stringValue, !message.isEmpty else {
+                return .fail(400, "title and message are required")
+            }
+            return .ok(.object([("id", .string(addNotification(title: title, message: message, acceptable: false)))]), status: 201)
+        case ("PUT", 2) where parts[1] == "markallread":
+            for i in notifications.indices { notifications[i].read = true }
+            return .ok(.string("All notifications marked as read"))
+        case ("PUT", 3):
+            // A button: a shared resource's notification has accept and refuse.
+            guard let i = notifications.firstIndex(where: { $0.id == parts[1] }) else { return .fail(404, "Notification not found") }
+            guard notifications[i].status == "pending", parts[2] == "accept" || parts[2] == "refuse" else {
+                return .fail(400, "This notification has no button '\(parts[2])'")
+            }
+            notifications[i].status = parts[2] == "accept" ? "accepted" : "refused"
+            notifications[i].read = true
+            return .ok(.string(parts[2] == "accept" ? "Notification accepted" : "Notification refused"))
         case ("POST", 3) where parts[1] == "accept" || parts[1] == "refuse":
             guard let i = notifications.firstIndex(where: { $0.id == parts[2] }) else { return .fail(404, "Notification not found") }
             guard notifications[i].status == "pending" else { return .fail(400, "This notification has nothing to accept or refuse") }

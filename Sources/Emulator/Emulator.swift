@@ -168,6 +168,7 @@ public final class Emulator: @unchecked Sendable {
     @discardableResult
     private func makeDevice(name: String, type: String) -> EmuDevice {
         let d = EmuDevice(id: newID(), name: name, type: type, createdAt: now())
+        d.profile = resources.profileID
         devices[d.id] = d
         deviceOrder.append(d.id)
         dirty = true
@@ -276,8 +277,9 @@ public final class Emulator: @unchecked Sendable {
                   let t = tokens[token], let device = devices[t.deviceID] else {
                 return fail(401, "Authorization denied")
             }
+            if let end = t.expiresAt, now() >= end { return fail(401, "Authorization denied: the token expired") }
             let writes = r.method != "GET"
-            if (writes && t.permission == "read" && r.path == "/data") || (!writes && t.permission == "write") {
+            if (writes && t.permission == "read") || (!writes && t.permission == "write") {
                 return fail(403, "Authorization denied: the token's permission is \(t.permission)")
             }
             switch (r.method, parts.count) {
@@ -297,11 +299,20 @@ public final class Emulator: @unchecked Sendable {
             default: return fail(405, "\(r.method) \(r.path) is not part of the Device API")
             }
         }
+        // A profile token from e-mail and password: the one Account API route without a token.
+        if r.method == "POST" && r.path == "/account/profile/token" {
+            guard case .success(let json) = body(r) else { return fail(400, "the body is not JSON") }
+            let answer = resources.handle(method: r.method, parts: parts, query: r.query, body: json)!
+            if answer.status < 300 { dirty = true }
+            if let message = answer.message { return fail(answer.status, message) }
+            return ok(answer.result ?? .null, status: answer.status)
+        }
         // Account API (profile token).
         guard let token = r.header("profile-token") ?? r.header("account-token") ?? r.header("token") ?? r.header("authorization"),
               options.profileTokens.contains(token) || resources.acceptsToken(token) else {
             return fail(401, "Authorization denied")
         }
+        if let problem = resources.tokenProblem(token, method: r.method, now: now()) { return fail(problem.status, problem.message) }
         if parts.first != "device" {
             var json: JSONValue?
             var query = r.query
@@ -476,8 +487,10 @@ public final class Emulator: @unchecked Sendable {
         guard device.type == "mutable" else { return fail(400, "Immutable devices cannot have data removed") }
         var q = r
         var idx: [Int]
-        if r.queryValue("query") == "last_item" {
-            q.query.removeAll { $0.0 == "query" || $0.0 == "qty" }
+        if r.queryValue("query") == "last_item" || r.queryValue("query") == "first_item" {
+            let first = r.queryValue("query") == "first_item"
+            q.query.removeAll { $0.0 == "query" || $0.0 == "qty" || $0.0 == "ordination" }
+            q.query.append(("ordination", first ? "ascending" : "descending"))
             idx = Array(select(q, device, defaultQty: Int.max).prefix(1))
         } else {
             idx = select(q, device)
@@ -508,6 +521,7 @@ public final class Emulator: @unchecked Sendable {
         case ("GET", 2): return ok(device.json)
         case ("PUT", 2):
             guard case .success(let v) = body(r) else { return fail(400, "Invalid JSON") }
+            device.updatedAt = now()
             if let n = v["name"]?.stringValue { device.name = n }
             if let a = v["active"]?.boolValue { device.active = a }
             if let vis = v["visible"]?.boolValue { device.visible = vis }
@@ -520,6 +534,8 @@ public final class Emulator: @unchecked Sendable {
             for (k, t) in tokens where t.deviceID == device.id { tokens[k] = nil }
             dirty = true
             return ok(.string("Successfully Removed"))
+        case ("GET", 3) where parts[2] == "data_amount":
+            return ok(.number(Double(device.records.count)))
         case ("GET", 3) where parts[2] == "params":
             let filter = r.queryValue("sent_status")
             return ok(.array(device.params.filter { filter == nil || String($0.sent) == filter }.map(\.json)))
@@ -595,7 +611,8 @@ public final class Emulator: @unchecked Sendable {
         if let a = v["active"]?.boolValue { d.active = a }
         for p in v["configuration_params"]?.arrayValue ?? [] {
             if let key = p["key"]?.stringValue {
-                d.params.append(EmuParam(id: newID(), key: key, value: p["value"]?.stringValue ?? "", sent: p["sent"]?.boolValue ?? false))
+                let value = p["value"]?.stringValue ?? p["value"].map { v in v.numberValue.map(JSONValue.format) ?? v.boolValue.map { $0 ? "true" : "false" } ?? "" } ?? ""
+                d.params.append(EmuParam(id: newID(), key: key, value: value, sent: p["sent"]?.boolValue ?? false))
             }
         }
         let token = newToken()

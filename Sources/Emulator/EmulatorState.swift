@@ -42,6 +42,9 @@ struct EmuToken {
     var expire: String
     var createdAt: Int64
 
+    /// When it stops working: never, a span after its creation (`"1 month"`), or a date.
+    var expiresAt: Int64? { tokenExpiry(expire, createdAt: createdAt) }
+
     var json: JSONValue {
         .object([("token", .string(token)), ("name", .string(name)), ("permission", .string(permission)),
                  ("expire_time", .string(expire)), ("created_at", .string(Timestamp(millisecondsSince1970: createdAt).iso8601))])
@@ -60,6 +63,9 @@ final class EmuDevice {
     var connector: String?
     var createdAt: Int64
     var lastInput: Int64?
+    var updatedAt: Int64?
+    /// The profile that owns it (the spec's `profile` on /info and device objects).
+    var profile = ""
     var params: [EmuParam] = []
     var records: [EmuRecord] = []
 
@@ -75,6 +81,8 @@ final class EmuDevice {
                                         ("type", .string(type)), ("bucket", .object([("id", .string(id)), ("name", .string(name))])),
                                         ("tags", .array(tags.map { .object([("key", .string($0.0)), ("value", .string($0.1))]) })),
                                         ("created_at", .string(Timestamp(millisecondsSince1970: createdAt).iso8601)),
+                                        ("updated_at", .string(Timestamp(millisecondsSince1970: updatedAt ?? createdAt).iso8601)),
+                                        ("profile", .string(profile)), ("payload_decoder", .null),
                                         ("last_input", lastInput.map { .string(Timestamp(millisecondsSince1970: $0).iso8601) } ?? .null)]
         if let serial { m.append(("serie_number", .string(serial))) }
         if let network { m.append(("network", .string(network))) }
@@ -187,4 +195,17 @@ public struct FaultSpecProblem: Error, Sendable, CustomStringConvertible {
 
 extension String {
     func trimmingSpaces() -> String { String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
+}
+
+/// When a token made at `createdAt` with `expire_time` = `expire` stops working, or nil for never
+/// (TagoIO: `never`, a span such as `"1 month"` or `"90 days"`, or a date).
+func tokenExpiry(_ expire: String, createdAt: Int64) -> Int64? {
+    if expire == "never" || expire.isEmpty { return nil }
+    if let t = Timestamp(iso8601: expire) ?? Timestamp(iso8601: expire + "T00:00:00Z") { return t.millisecondsSince1970 }
+    let parts = expire.split(separator: " ")
+    guard parts.count == 2, let n = Int64(parts[0]), n > 0, n < 1_000_000 else { return nil }
+    let unit = parts[1].hasSuffix("s") ? String(parts[1].dropLast()) : String(parts[1])
+    let ms: Int64 = ["minute": 60_000, "hour": 3_600_000, "day": 86_400_000, "week": 604_800_000, "month": 2_592_000_000,
+                     "quarter": 7_776_000_000, "year": 31_536_000_000][unit] ?? 0
+    return ms == 0 ? nil : createdAt &+ n * ms
 }

@@ -175,9 +175,11 @@ public final class MQTTConnection {
             throw timedOut
         }
         if rc == MOSQ_ERR_ERRNO.rawValue && errnoCode == ETIMEDOUT { throw timedOut }
-        if rc == MOSQ_ERR_TLS.rawValue {
+        // The handshake runs inside mosquitto_connect: MOSQ_ERR_TLS from some libmosquitto
+        // versions, a protocol error or a lost connection from others (Debian 13's 2.0.21).
+        if rc == MOSQ_ERR_TLS.rawValue || (options.tls != nil && (rc == MOSQ_ERR_PROTOCOL.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue)) {
             throw MQTTError(kind: .tls, code: rc, operation: "connect to \(target)",
-                            message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?)")
+                            message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(String(cString: mosquitto_strerror(rc))))")
         }
         if rc == MOSQ_ERR_ERRNO.rawValue {
             throw MQTTError(kind: .connection, code: rc, operation: "connect to \(target)", message: HardwareError.errnoText(errnoCode))

@@ -29,9 +29,31 @@ public struct NewDevice: Sendable {
 public final class TagoAccount: Sendable {
     let caller: TagoCaller
 
-    /// - Parameter token: a profile (account) token, sent in the `Profile-Token` header.
+    /// - Parameter token: a profile (account) token, sent in the header `token` (as TagoIO's
+    ///   current SDKs send every kind of token; the seed's library said `Account-Token`).
     public init(token: String, endpoint: TagoEndpoint, http: HTTPClient) {
-        caller = TagoCaller(endpoint: endpoint, http: http, authHeader: ("Profile-Token", token))
+        caller = TagoCaller(endpoint: endpoint, http: http, authHeader: ("token", token))
+    }
+
+    /// A profile token from the account's e-mail and password, with no token (`POST
+    /// /account/profile/token`, `security: []` in TagoIO's OpenAPI spec): how a script that has
+    /// none gets its first. `otp` for accounts with two-factor sign-in.
+    public static func profileToken(email: String, password: String, profileID: String, name: String, permission: String = "full",
+                                    expire: String = "never", otp: String? = nil, endpoint: TagoEndpoint, http: HTTPClient) throws(TagoError) -> String {
+        let caller = TagoCaller(endpoint: endpoint, http: http, authHeader: nil)
+        var body: [(String, JSONValue)] = [("profile_id", .string(profileID)), ("email", .string(email)), ("password", .string(password)),
+                                           ("name", .string(name)), ("permission", .string(permission)), ("expire_time", .string(expire))]
+        if let otp { body.append(("pin_code", .string(otp))) }
+        let r = try caller.call("POST", "/account/profile/token", body: .object(body), once: true)
+        guard let token = r["token"]?.stringValue else { throw TagoError(.invalidResponse, operation: "POST /account/profile/token", message: "the result has no token") }
+        return token
+    }
+
+    /// `GET /device/{id}/data_amount`: how many records a device (its bucket) holds.
+    public func dataAmount(device id: String) throws(TagoError) -> Int {
+        let r = try caller.call("GET", "/device/\(percentEncode(id))/data_amount")
+        guard let n = r.numberValue, n >= 0, n < 1e15 else { throw TagoError(.invalidResponse, operation: "GET /device/data_amount", message: "the result is not a count") }
+        return Int(n)
     }
 
     /// `GET /device`, one page (pages start at 1).

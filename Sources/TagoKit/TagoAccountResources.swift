@@ -21,10 +21,11 @@ public struct TagoResource: Sendable {
 
     public func delete(_ id: String) throws(TagoError) { _ = try caller.call("DELETE", "/\(path)/\(percentEncode(id))") }
 
-    /// Creates one and returns its id (TagoIO names it `id`, or after the kind: `action`, `dashboard` …).
+    /// Creates one and returns its id (TagoIO names it `id`, or after the kind: `action`,
+    /// `dashboard`, `am_id` for an access rule …).
     func create(_ body: JSONValue, idKey: String) throws(TagoError) -> String {
         let r = try caller.call("POST", "/\(path)", body: body, once: true)
-        guard let id = r[idKey]?.stringValue ?? r["id"]?.stringValue else {
+        guard let id = r[idKey]?.stringValue ?? r["\(idKey)_id"]?.stringValue ?? r["id"]?.stringValue else {
             throw TagoError(.invalidResponse, operation: "POST /\(path)", message: "the result has no \(idKey)")
         }
         return id
@@ -90,12 +91,24 @@ public enum ActionTrigger: Sendable, Equatable {
         case .raw(let v): return v
         }
     }
+
+    /// The action's `type` in TagoIO's current model: what kind of trigger starts it.
+    var actionType: String {
+        switch self {
+        case .condition: "condition"
+        case .interval: "interval"
+        case .schedule: "schedule"
+        case .mqttTopic: "mqtt_topic"
+        case .raw(let v): v["interval"] != nil ? "interval" : v["cron"] != nil ? "schedule" : v["resource"] != nil ? "resource"
+            : v["service_or_resource"] != nil ? "usage_alert" : v["topic"] != nil ? "mqtt_topic" : "condition"
+        }
+    }
 }
 
 /// What an action does, with the fields that type needs.
 public enum ActionKind: Sendable, Equatable {
-    case notification(title: String, message: String)
-    case notificationRun(runUsers: [String], title: String, message: String)
+    case notification(subject: String, message: String)
+    case notificationRun(runUsers: [String], subject: String, message: String)
     case email(to: [String], subject: String, message: String)
     case emailRun(runUsers: [String], subject: String, message: String)
     case sms(to: [String], message: String)
@@ -126,9 +139,9 @@ public enum ActionKind: Sendable, Equatable {
     var fields: JSONValue {
         func strings(_ list: [String]) -> JSONValue { .array(list.map(JSONValue.string)) }
         switch self {
-        case let .notification(title, message): return .object([("title", .string(title)), ("message", .string(message))])
-        case let .notificationRun(users, title, message):
-            return .object([("run_user", strings(users)), ("title", .string(title)), ("message", .string(message))])
+        case let .notification(subject, message): return .object([("subject", .string(subject)), ("message", .string(message))])
+        case let .notificationRun(users, subject, message):
+            return .object([("run_user", users.count == 1 ? .string(users[0]) : strings(users)), ("subject", .string(subject)), ("message", .string(message))])
         case let .email(to, subject, message): return .object([("to", .string(to.joined(separator: ","))), ("subject", .string(subject)), ("message", .string(message))])
         case let .emailRun(users, subject, message):
             return .object([("run_user", strings(users)), ("subject", .string(subject)), ("message", .string(message))])
@@ -140,7 +153,7 @@ public enum ActionKind: Sendable, Equatable {
             return .object(m)
         case let .mqtt(topic, payload, device):
             var m: [(String, JSONValue)] = [("topic", .string(topic)), ("payload", .string(payload))]
-            if let device { m.append(("device", .string(device))) }
+            if let device { m.append(("bucket", .string(device))) }
             return .object(m)
         case .insertBucket: return .object([])
         case .tagoio(let v): return v
@@ -162,11 +175,13 @@ public struct NewAction: Sendable {
         self.triggers = triggers
     }
 
+    /// TagoIO's current model: `type` says what starts the action (the kind of its triggers),
+    /// `action: {type, …}` what it does (the seed put the latter's type and fields at the top).
     var json: JSONValue {
-        var m: [(String, JSONValue)] = [("name", .string(name)), ("type", .string(kind.type)), ("active", .bool(active)), ("lock", .bool(lock)),
-                                        ("trigger", .array(triggers.map(\.json))), ("tags", pairs(tags))]
-        if case .object(let fields) = kind.fields { m += fields.map { ($0.0, $0.1) } }
-        return .object(m)
+        var action: [(String, JSONValue)] = [("type", .string(kind.type))]
+        if case .object(let fields) = kind.fields { action += fields.map { ($0.0, $0.1) } }
+        return .object([("name", .string(name)), ("type", .string(triggers.first?.actionType ?? "condition")), ("active", .bool(active)),
+                        ("lock", .bool(lock)), ("trigger", .array(triggers.map(\.json))), ("action", .object(action)), ("tags", pairs(tags))])
     }
 }
 
@@ -262,7 +277,9 @@ public struct NewRunUser: Sendable {
 }
 
 extension TagoAccount {
-    public var buckets: TagoResource { TagoResource(caller: caller, path: "bucket") }
+    /// A device's data storage: TagoIO reaches buckets through `/device` now (`/bucket` is gone);
+    /// records held: `dataAmount(device:)`.
+    public var buckets: TagoResource { TagoResource(caller: caller, path: "device") }
     public var actions: TagoResource { TagoResource(caller: caller, path: "action") }
     public var analyses: TagoResource { TagoResource(caller: caller, path: "analysis") }
     public var dashboards: TagoResource { TagoResource(caller: caller, path: "dashboard") }
@@ -270,7 +287,6 @@ extension TagoAccount {
     public var runUsers: TagoResource { TagoResource(caller: caller, path: "run/users") }
     public func widgets(dashboard: String) -> TagoResource { TagoResource(caller: caller, path: "dashboard/\(percentEncode(dashboard))/widget") }
 
-    public func createBucket(_ b: NewBucket) throws(TagoError) -> String { try buckets.create(b.json, idKey: "bucket") }
     public func createAction(_ a: NewAction) throws(TagoError) -> String { try actions.create(a.json, idKey: "action") }
     /// The new analysis's id and its token.
     public func createAnalysis(_ a: NewAnalysis) throws(TagoError) -> (id: String, token: String?) {
@@ -284,7 +300,8 @@ extension TagoAccount {
     }
     public func createDashboard(_ d: NewDashboard) throws(TagoError) -> String { try dashboards.create(d.json, idKey: "dashboard") }
     public func createWidget(dashboard: String, _ w: NewWidget) throws(TagoError) -> String { try widgets(dashboard: dashboard).create(w.json, idKey: "widget") }
-    public func createAccessRule(_ r: NewAccessRule) throws(TagoError) -> String { try accessRules.create(r.json, idKey: "am") }
+    /// The new rule's id (`am_id` in TagoIO's answer).
+    public func createAccessRule(_ r: NewAccessRule) throws(TagoError) -> String { try accessRules.create(r.json, idKey: "am_id") }
     public func createRunUser(_ u: NewRunUser) throws(TagoError) -> String { try runUsers.create(u.json, idKey: "user") }
 
     /// The account: id, name, e-mail, plan.
@@ -309,8 +326,22 @@ extension TagoAccount {
     public func markNotificationsRead(_ ids: [String]) throws(TagoError) {
         _ = try caller.call("PUT", "/notification/read", body: .object([("notification_ids", .array(ids.map(JSONValue.string)))]))
     }
-    public func acceptNotification(_ id: String) throws(TagoError) { _ = try caller.call("POST", "/notification/accept/\(percentEncode(id))") }
-    public func refuseNotification(_ id: String) throws(TagoError) { _ = try caller.call("POST", "/notification/refuse/\(percentEncode(id))") }
+    public func markAllNotificationsRead() throws(TagoError) { _ = try caller.call("PUT", "/notification/markallread") }
+    /// Presses one of a notification's buttons (`PUT /notification/{id}/{button}`): a shared
+    /// resource's notification has `accept` and `refuse`.
+    public func pressNotificationButton(_ id: String, button: String) throws(TagoError) {
+        _ = try caller.call("PUT", "/notification/\(percentEncode(id))/\(percentEncode(button))")
+    }
+    /// The seed's accept and refuse: the buttons of the same names.
+    public func acceptNotification(_ id: String) throws(TagoError) { try pressNotificationButton(id, button: "accept") }
+    public func refuseNotification(_ id: String) throws(TagoError) { try pressNotificationButton(id, button: "refuse") }
+    /// A notification in the profile's own inbox; returns its id.
+    public func createNotification(title: String, message: String) throws(TagoError) -> String {
+        let r = try caller.call("POST", "/notification", body: .object([("title", .string(title)), ("message", .string(message))]), once: true)
+        guard let id = r["id"]?.stringValue else { throw TagoError(.invalidResponse, operation: "POST /notification", message: "the result has no id") }
+        return id
+    }
+    public func deleteNotification(_ id: String) throws(TagoError) { _ = try caller.call("DELETE", "/notification/\(percentEncode(id))") }
 
     /// TagoRUN's settings (the end-user application: name, URL, colours, sign-up …).
     public func runInfo() throws(TagoError) -> JSONValue { try caller.call("GET", "/run") }

@@ -92,7 +92,8 @@ public struct ConfigParam: Sendable, Equatable {
 struct TagoCaller: Sendable {
     let endpoint: TagoEndpoint
     let http: HTTPClient
-    let authHeader: (String, String)
+    /// Nil for the routes TagoIO opens without a token (a profile token from credentials).
+    let authHeader: (String, String)?
 
     func call(_ method: String, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil, once: Bool = false) throws(TagoError) -> JSONValue {
         try call(method, path, query: query, raw: body.map { Array($0.serialized.utf8) }, once: once)
@@ -102,7 +103,8 @@ struct TagoCaller: Sendable {
         let operation = "\(method) \(path.split(separator: "?").first.map(String.init) ?? path)"
         var url = endpoint.api + path
         if !query.isEmpty { url += "?" + queryString(query) }
-        var headers = [authHeader, ("User-Agent", endpoint.userAgent), ("Accept", "application/json")]
+        var headers = [("User-Agent", endpoint.userAgent), ("Accept", "application/json")]
+        if let authHeader { headers.insert(authHeader, at: 0) }
         var bytes: [UInt8] = []
         if let raw {
             headers.append(("Content-Type", "application/json"))
@@ -124,7 +126,7 @@ public final class TagoDevice: Sendable {
 
     /// - Parameter token: the device token; sent only in the `Device-Token` header, never logged.
     public init(token: String, endpoint: TagoEndpoint, http: HTTPClient) {
-        caller = TagoCaller(endpoint: endpoint, http: http, authHeader: ("Device-Token", token))
+        caller = TagoCaller(endpoint: endpoint, http: http, authHeader: ("token", token))
     }
 
     /// `GET /info`: the device object.

@@ -6,7 +6,7 @@ public final class TagoServices: Sendable {
     let caller: TagoCaller
 
     public init(analysisToken: String, endpoint: TagoEndpoint, http: HTTPClient) {
-        caller = TagoCaller(endpoint: endpoint, http: http, authHeader: ("Device-Token", analysisToken))
+        caller = TagoCaller(endpoint: endpoint, http: http, authHeader: ("token", analysisToken))
     }
 
     /// `to`: one number, or several separated by commas, in international format.

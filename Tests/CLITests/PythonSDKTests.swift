@@ -35,3 +35,30 @@ import Emulator
         #expect(!text.contains("FAIL"), "\(text)")
     }
 }
+
+/// TagoIO's current Python SDK (`tagoio-sdk`, pinned in .ci/run), unchanged, against the emulator:
+/// every Device, Resources and Services call it has that the emulator models.
+@Suite struct CurrentPythonSDKTests {
+    static let python = ProcessInfo.processInfo.environment["TAGOEDGE_PYTHON_CURRENT"]
+
+    @Test(.enabled(if: python != nil, "set TAGOEDGE_PYTHON_CURRENT to a python with `tagoio-sdk` (bash .ci/run does)"))
+    func currentSDKWorksUnchanged() throws {
+        var options = Emulator.Options()
+        options.profileTokens = ["p-current-sdk"]
+        let emulator = try Emulator(options: options)
+        let port = try emulator.start()
+        defer { emulator.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.python!)
+        process.arguments = [CLI.root + "/Tests/Python/current_sdk_check.py", "http://127.0.0.1:\(port)", "p-current-sdk"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        print(text.split(separator: "\n").last ?? "")  // the summary line: current SDK: N ok, M failed, K not modelled
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("current SDK: ") && text.contains(" 0 failed"), "\(text)")
+    }
+}
