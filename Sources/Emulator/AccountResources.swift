@@ -130,6 +130,62 @@ final class AccountResources {
         return .ok(.string(name == "console/send" ? "Console log sent" : "Sent"))
     }
 
+    /// The analysis an analysis token belongs to.
+    func analysisID(token: String) -> String? {
+        (items["analysis"] ?? []).first { Self.analysisToken($0.id) == token }?.id
+    }
+
+    /// `GET /info` with an analysis token.
+    func analysisInfo(_ id: String) -> JSONValue {
+        let a = items["analysis"]?.first { $0.id == id }?.object ?? .null
+        return .object([("id", .string(id)), ("name", a["name"] ?? .string("")), ("active", a["active"] ?? .bool(true)),
+                        ("run_on", a["run_on"] ?? .string("external"))])
+    }
+
+    /// What a trigger carries: the analysis, its token, its environment variables, the scope.
+    func triggerPayload(_ id: String, scope: [JSONValue]) -> JSONValue? {
+        guard let a = items["analysis"]?.first(where: { $0.id == id })?.object else { return nil }
+        let environment = (a["variables"]?.arrayValue ?? []).filter { $0["key"] != nil }
+        return .object([("analysis_id", .string(id)), ("token", .string(Self.analysisToken(id))), ("environment", .array(environment)),
+                        ("data", .array(scope))])
+    }
+
+    /// Active actions in today's model that run analyses (`action: {type: "script", script: [ids]}`).
+    private func scriptActionList() -> [(id: String, action: JSONValue, analyses: [String])] {
+        (items["action"] ?? []).compactMap { item in
+            let a = item.object
+            guard a["active"]?.boolValue != false, a["action"]?["type"]?.stringValue == "script" else { return nil }
+            let ids = (a["action"]?["script"]?.arrayValue ?? []).compactMap(\.stringValue)
+            return ids.isEmpty ? nil : (item.id, a, ids)
+        }
+    }
+
+    /// The analyses that condition actions start for data just stored on `device`, each with the
+    /// data objects that met its condition.
+    func scriptActions(device: String, data: [JSONValue]) -> [(analyses: [String], data: [JSONValue])] {
+        var out: [(analyses: [String], data: [JSONValue])] = []
+        for (_, a, analyses) in scriptActionList() where a["type"]?.stringValue == "condition" {
+            let met = data.filter { d in
+                (a["trigger"]?.arrayValue ?? []).contains { t in
+                    (t["device"]?.stringValue == nil || t["device"]?.stringValue == device)
+                        && t["variable"]?.stringValue?.lowercased() == d["variable"]?.stringValue?.lowercased()
+                        && conditionHolds(t["is"]?.stringValue ?? "*", value: d["value"], against: t["value"]?.stringValue, second: t["second_value"]?.stringValue)
+                }
+            }
+            if !met.isEmpty { out.append((analyses, met)) }
+        }
+        return out
+    }
+
+    /// Interval actions that run analyses: id, period in milliseconds, the analyses.
+    func intervalActions() -> [(id: String, every: Int64, analyses: [String])] {
+        scriptActionList().compactMap { id, a, analyses in
+            guard a["type"]?.stringValue == "interval", let text = a["trigger"]?.arrayValue?.first?["interval"]?.stringValue,
+                  let every = intervalMilliseconds(text) else { return nil }
+            return (id, every, analyses)
+        }
+    }
+
     func addNotification(title: String, message: String, acceptable: Bool) -> String {
         let id = newID()
         notifications.append((id, title, message, false, acceptable ? "pending" : nil))
@@ -345,4 +401,29 @@ final class AccountResources {
 func pageOffset(page: Int, amount: Int, count: Int) -> Int {
     let (offset, overflow) = (max(page, 1) - 1).multipliedReportingOverflow(by: max(amount, 1))
     return overflow ? count : min(offset, count)
+}
+
+/// A trigger condition: `is` one of `<`, `>`, `=`, `!` (not equal), `><` (between), `*` (any).
+func conditionHolds(_ op: String, value: JSONValue?, against: String?, second: String?) -> Bool {
+    if op == "*" { return true }
+    let number = value?.numberValue
+    let text = value?.stringValue ?? number.map(JSONValue.format) ?? ""
+    let a = against.flatMap(Double.init), b = second.flatMap(Double.init)
+    switch op {
+    case "<": return number != nil && a != nil && number! < a!
+    case ">": return number != nil && a != nil && number! > a!
+    case "=": return a != nil && number != nil ? number! == a! : text == (against ?? "")
+    case "!": return a != nil && number != nil ? number! != a! : text != (against ?? "")
+    case "><": return number != nil && a != nil && b != nil && number! >= min(a!, b!) && number! <= max(a!, b!)
+    default: return false
+    }
+}
+
+/// `"5 minutes"`, `"1 second"`, `"2 hours"` in milliseconds.
+func intervalMilliseconds(_ text: String) -> Int64? {
+    let parts = text.split(separator: " ")
+    guard parts.count == 2, let n = Int64(parts[0]), n > 0, n < 1_000_000 else { return nil }
+    let unit = parts[1].hasSuffix("s") ? String(parts[1].dropLast()) : String(parts[1])
+    guard let ms: Int64 = ["second": 1000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000][unit] else { return nil }
+    return n * ms
 }

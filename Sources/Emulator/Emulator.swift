@@ -57,6 +57,11 @@ public final class Emulator: @unchecked Sendable {
     private var idCounter: UInt64 = 0
     private var rng: UInt64
     private var server: HTTPServer?
+    /// Analyses run externally, listening on TagoIO's `analysis_trigger` channel: the analysis
+    /// each stream is for, and its queue.
+    private var triggerStreams: [(analysis: String, events: EventQueue)] = []
+    /// When each interval action last started its analyses (by action id).
+    private var intervalRuns: [String: Int64] = [:]
 
     public init(options: Options) throws {
         self.options = options
@@ -127,6 +132,12 @@ public final class Emulator: @unchecked Sendable {
 
     /// Analyses run through the Account API, with the scope each was given.
     public var analysisRuns: [(analysis: String, scope: JSONValue)] { lock.withLock { resources.runs } }
+    /// What analyses sent through the services: `console` lines, `sms`, `email` …
+    public var serviceOutbox: [(service: String, analysis: String, message: JSONValue)] { lock.withLock { resources.outbox } }
+    /// What the emulator counted: requests, responses by status, faults …
+    public var counters: [String: Int] { lock.withLock { stats } }
+    /// Event streams opened on the analysis_trigger channel and still open.
+    public var openTriggerStreams: Int { lock.withLock { triggerStreams.filter { !$0.events.isClosed }.count } }
 
     /// What analyses sent through the services: the service, the analysis id, the request.
     public var servicesOutbox: [(service: String, analysis: String, message: JSONValue)] { lock.withLock { resources.outbox } }
@@ -176,6 +187,27 @@ public final class Emulator: @unchecked Sendable {
     }
 
     func count(_ key: String, _ by: Int = 1) { stats[key, default: 0] += by }
+
+    /// Sends a trigger to every stream listening for `analysis`, as TagoIO does:
+    /// `data: {"payload": {"analysis_id", "token", "environment": [{key, value}], "data": scope}}`.
+    func triggerAnalysis(_ analysis: String, scope: [JSONValue]) {
+        guard let payload = resources.triggerPayload(analysis, scope: scope) else { return }
+        let line = Array(("data: " + JSONValue.object([("payload", payload)]).serialized + "\n\n").utf8)
+        triggerStreams.removeAll { $0.events.isClosed }
+        for s in triggerStreams where s.analysis == analysis { s.events.push(line) }
+        count("analysis_triggers")
+    }
+
+    /// About once a second while a stream is open: interval actions that are due start their analyses.
+    func tick() {
+        lock.withLock {
+            let t = now()
+            for (id, every, analyses) in resources.intervalActions() where t - (intervalRuns[id] ?? 0) >= every {
+                intervalRuns[id] = t
+                for a in analyses { triggerAnalysis(a, scope: []) }
+            }
+        }
+    }
 
     struct Failure: Error {
         var status: Int
@@ -299,6 +331,26 @@ public final class Emulator: @unchecked Sendable {
             default: return fail(405, "\(r.method) \(r.path) is not part of the Device API")
             }
         }
+        // TagoIO's event stream (server-sent events) for an analysis run externally.
+        if r.method == "GET" && r.path == "/events" {
+            let channels = (r.queryValue("channels") ?? "").split(separator: ",").map(String.init)
+            guard let token = r.queryValue("token") ?? r.header("token"), let analysis = resources.analysisID(token: token) else {
+                return fail(401, "Authorization denied")
+            }
+            guard channels.contains("analysis_trigger") else { return fail(400, "channels must include analysis_trigger") }
+            let events = EventQueue()
+            triggerStreams.removeAll { $0.events.isClosed }
+            triggerStreams.append((analysis, events))
+            count("sse_streams")
+            return .stream(headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], events: events, keepAliveSeconds: 15) { [weak self] in
+                self?.tick()
+            }
+        }
+        // An analysis token asking who it is (the current SDKs do before listening).
+        if r.method == "GET" && r.path == "/info", let token = r.header("token") ?? r.header("device-token") ?? r.header("authorization"),
+           tokens[token] == nil, let analysis = resources.analysisID(token: token) {
+            return ok(resources.analysisInfo(analysis))
+        }
         // A profile token from e-mail and password: the one Account API route without a token.
         if r.method == "POST" && r.path == "/account/profile/token" {
             guard case .success(let json) = body(r) else { return fail(400, "the body is not JSON") }
@@ -333,6 +385,10 @@ public final class Emulator: @unchecked Sendable {
             }
             guard let answer = resources.handle(method: r.method, parts: parts, query: query, body: json) else {
                 return fail(404, "\(r.path) is not emulated")
+            }
+            // A run of an analysis that runs externally reaches it over its event stream.
+            if r.method == "POST", parts.count == 3, parts[0] == "analysis", parts[2] == "run", answer.status < 300 {
+                triggerAnalysis(parts[1], scope: json?["scope"]?.arrayValue ?? json?.arrayValue ?? [])
             }
             if answer.status < 300, r.method != "GET" { dirty = true }
             if let message = answer.message { return fail(answer.status, message) }
@@ -376,6 +432,10 @@ public final class Emulator: @unchecked Sendable {
         device.lastInput = t
         count("records_inserted", objects.count)
         dirty = true
+        // Actions whose condition the new data meets start their analyses, with it as the scope.
+        for (analyses, data) in resources.scriptActions(device: device.id, data: objects) {
+            for a in analyses { triggerAnalysis(a, scope: data) }
+        }
         return .success(objects.count)
     }
 

@@ -26,6 +26,62 @@ public enum ServerAction: Sendable {
     case reset
     /// Keep the connection open and never answer (until the client gives up or the server stops).
     case blackHole
+    /// A long answer written as it comes (server-sent events): the head, then each chunk `events`
+    /// yields, a keep-alive comment every `keepAliveSeconds` of silence, until the client goes,
+    /// the queue closes or the server stops. `tick` runs about once a second meanwhile.
+    case stream(headers: [(String, String)], events: EventQueue, keepAliveSeconds: Int, tick: @Sendable () -> Void)
+}
+
+/// What a streamed answer writes: pushed by any thread, taken by the connection's.
+public final class EventQueue: @unchecked Sendable {
+    private var items: [[UInt8]] = []
+    private var closed = false
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+
+    public init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&cond, nil)
+    }
+    deinit {
+        pthread_cond_destroy(&cond)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    public func push(_ bytes: [UInt8]) {
+        pthread_mutex_lock(&mutex)
+        if !closed && items.count < 1000 { items.append(bytes) }
+        pthread_cond_signal(&cond)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    public func close() {
+        pthread_mutex_lock(&mutex)
+        closed = true
+        pthread_cond_broadcast(&cond)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    public var isClosed: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return closed
+    }
+
+    /// The next item, waiting at most `milliseconds`; [] when none came; nil once closed.
+    func pop(milliseconds: Int) -> [UInt8]? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        if items.isEmpty && !closed {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            var deadline = timespec(tv_sec: now.tv_sec + milliseconds / 1000, tv_nsec: now.tv_nsec + (milliseconds % 1000) * 1_000_000)
+            if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
+            pthread_cond_timedwait(&cond, &mutex, &deadline)
+        }
+        if !items.isEmpty { return items.removeFirst() }
+        return closed ? nil : []
+    }
 }
 
 /// A small HTTP/1.1 server over POSIX sockets, one thread per connection, keep-alive,
@@ -187,8 +243,52 @@ public final class HTTPServer: @unchecked Sendable {
                 while fill() {}
                 finish(fd)
                 return
+            case .stream(let h, let events, let keepAlive, let tick):
+                streamAnswer(fd, headers: h, events: events, keepAliveSeconds: keepAlive, tick: tick)
+                events.close()
+                finish(fd)
+                return
             }
         }
+    }
+
+    /// Writes a streamed answer (close-delimited, no length) until the client goes or the queue closes.
+    private func streamAnswer(_ fd: Int32, headers: [(String, String)], events: EventQueue, keepAliveSeconds: Int, tick: () -> Void) {
+        var head = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        head += "\r\n"
+        guard sendAll(fd, Array(head.utf8)) else { return }
+        var silent = 0
+        while !lock.withLock({ stopped }) {
+            guard let item = events.pop(milliseconds: 1000) else { return }
+            tick()
+            if item.isEmpty {
+                silent += 1
+                if silent >= max(keepAliveSeconds, 1) {
+                    silent = 0
+                    guard sendAll(fd, Array(":keep-alive\n\n".utf8)) else { return }
+                }
+                // A client that hung up: recv sees the end without blocking.
+                var probe: UInt8 = 0
+                if recv(fd, &probe, 1, Int32(MSG_DONTWAIT | MSG_PEEK)) == 0 { return }
+                continue
+            }
+            silent = 0
+            guard sendAll(fd, item) else { return }
+        }
+    }
+
+    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 {
+                if n < 0 && errno == EINTR { continue }
+                return false
+            }
+            sent += n
+        }
+        return true
     }
 
     @discardableResult

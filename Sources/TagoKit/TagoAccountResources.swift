@@ -14,6 +14,36 @@ public struct TagoResource: Sendable {
         try caller.call("GET", "/\(path)", query: listQuery(page: page, amount: amount, fields: fields, name: name, tags: tags)).arrayValue ?? []
     }
 
+    /// Every item, page after page (`amount` a page) until a short page: the seed's `all`. With a
+    /// `budget`, each page waits for the plan's per-minute limit of `route` (`GET /device` …); a
+    /// 429 is waited out as TagoIO says, up to 10 times a page.
+    public func listAll(pageSize: Int = 100, fields: [String] = ["id", "name"], name: String? = nil, tags: [(key: String, value: String)] = [],
+                        budget: RequestBudget? = nil, route: String? = nil, clock: MonotonicClock = SystemClock()) throws(TagoError) -> [JSONValue] {
+        var all: [JSONValue] = []
+        let amount = min(max(pageSize, 1), 10_000)
+        for page in 1...100_000 {
+            var attempts = 0
+            var items: [JSONValue] = []
+            while true {
+                if let budget, let route {
+                    let wait = budget.waitMilliseconds(route)
+                    if wait > 0 { clock.sleep(microseconds: UInt64(wait) * 1000) }
+                    budget.take(route)
+                }
+                do {
+                    items = try list(page: page, amount: amount, fields: fields, name: name, tags: tags)
+                    break
+                } catch where error.kind == .rateLimited && attempts < 10 {
+                    attempts += 1
+                    clock.sleep(microseconds: UInt64(min(error.retryAfterSeconds ?? 5, 60) * 1_000_000))
+                }
+            }
+            all += items
+            if items.count < amount { break }
+        }
+        return all
+    }
+
     public func info(_ id: String) throws(TagoError) -> JSONValue { try caller.call("GET", "/\(path)/\(percentEncode(id))") }
 
     /// A partial edit: only the given fields change.

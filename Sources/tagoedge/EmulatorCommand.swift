@@ -90,3 +90,18 @@ func waitForSignal() -> Int32 {
 func waitForTermination() {
     while waitForSignal() == SIGHUP {}
 }
+
+/// Blocks SIGINT and SIGTERM, and returns a check that says, without waiting, whether one has
+/// arrived since (for a loop that stops between steps).
+func installStopSignals() -> () -> Bool {
+    blockTerminationSignals()
+    var stopped = false
+    return {
+        if stopped { return true }
+        var set = terminationSignals()
+        var zero = timespec(tv_sec: 0, tv_nsec: 0)
+        let s = sigtimedwait(&set, nil, &zero)
+        if s == SIGINT || s == SIGTERM { stopped = true }
+        return stopped
+    }
+}

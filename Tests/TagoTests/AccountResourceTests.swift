@@ -287,3 +287,18 @@ import TagoKit
         #expect(try account.notifications().contains { $0["title"]?.stringValue == "Pump" })
     }
 }
+
+/// `all`: every page, within the plan's limit, through 429s.
+@Suite(.serialized) struct ListAllTests {
+    @Test func listAllPagesThroughEverythingWithinTheLimit() throws {
+        let tago = try LocalTago()
+        for i in 1...25 { _ = try tago.account.createDevice(NewDevice(name: "page-\(i)")) }
+        let clock = ManualClock()
+        let budget = RequestBudget(perMinute: ["GET /device": 2], clock: clock)
+        let all = try tago.account.buckets.listAll(pageSize: 10, name: "page-*", budget: budget, route: "GET /device", clock: clock)
+        #expect(all.count == 25)
+        #expect(Set(all.compactMap { $0["name"]?.stringValue }).count == 25)
+        #expect(budget.sent["GET /device"] == 3)
+        #expect(clock.nanoseconds() >= 1_000_000_000 + 60_000_000_000, "the third page waited for the minute")
+    }
+}
