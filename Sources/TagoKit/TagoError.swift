@@ -86,7 +86,9 @@ enum Envelope {
             throw TagoError(.rateLimited, operation: operation, status: 429, message: message, retryAfterSeconds: wait)
         case 408, 500...:
             throw TagoError(.server, operation: operation, status: response.status, message: message)
-        case 400 where !envelope, 300..<400, 405...499 where response.status != 413:
+        case 400 where !envelope,
+             300..<400,
+             405...499 where response.status != 413:
             throw TagoError(.invalidResponse, operation: operation, status: response.status,
                             message: "an answer TagoIO does not give (a wrong [device] api, a proxy or a captive portal?): \(message)")
         default:
