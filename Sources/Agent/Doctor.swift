@@ -89,8 +89,31 @@ public struct Doctor {
         if options.readSensors { checks += sensorChecks(config) }
         checks.append(clockCheck(mode: config.agent.clock))
         checks.append(spoolCheck(config))
+        checks.append(budgetCheck(config))
         checks.append(serviceCheck(bench: !config.sensors.isEmpty && config.sensors.allSatisfy { $0.simulate != nil }))
         return checks
+    }
+
+    /// What `tagoedge budget` says, in one line: records a day expected and requests a minute
+    /// against the plan; and, when the agent runs, what it actually sends a day at its pace.
+    func budgetCheck(_ config: AgentConfig) -> DoctorCheck {
+        let b = estimateBudget(config, simulatedMilliseconds: 3_600_000)
+        let perMinute = b.requestsPerMinute(recordsPerDay: b.sentPerDay)
+        func n(_ v: Double) -> String { JSONValue.format((v * 10).rounded() / 10) }
+        var detail = "\(n(b.sentPerDay.rounded())) records a day expected (\(n(b.readPerDay.rounded())) read), \(b.route.rawValue) at most \(n(perMinute)) a minute"
+        let limit = b.plan?[b.route]
+        if let limit, let plan = b.plan { detail += " of the \(plan.name) plan's \(limit)" }
+        for path in statusFileCandidates(spool: config.spool.path) {
+            guard let text = try? readTextFile(path), let status = try? JSONValue.parse(text),
+                  let up = status["uptime_seconds"]?.numberValue, up >= 60, let spooled = status["spooled"]?.numberValue else { continue }
+            detail += "; the running agent sends \(n((spooled * 86_400 / up).rounded())) records a day at its pace"
+            break
+        }
+        if let limit, perMinute > Double(limit) {
+            return DoctorCheck("budget", "[device] plan", .warning, detail + ": over the plan's limit, readings will wait in the spool",
+                               fix: "raise [agent] upload_interval or [uplink] batch_size, or send less with [sensor.report] (tagoedge budget --config FILE)")
+        }
+        return DoctorCheck("budget", "[device] plan", .ok, detail)
     }
 
     // MARK: token and cloud

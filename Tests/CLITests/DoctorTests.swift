@@ -66,6 +66,8 @@ import EdgeCore
         #expect(r.status(of: "sensor", "climate") == "ok")
         #expect(r.find("sensor", "env")?["detail"]?.stringValue?.contains("env_temperature = ") == true)
         #expect(r.status(of: "spool") == "ok")
+        #expect(r.status(of: "budget") == "ok")
+        #expect(r.find("budget")?["detail"]?.stringValue?.contains("records a day expected") == true, "\(r.stdout)")
         #expect(r.status(of: "service") == "warning", "a bench config without the unit is a warning, not a failure")
         #expect(r.status == 0, "\(r.stdout)")
         #expect(!r.stdout.contains("doctor-token-0123456789"))
