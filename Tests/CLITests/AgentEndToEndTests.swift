@@ -86,6 +86,7 @@ import TagoKit
         #expect(records.count >= 30)
         #expect(try device.find(DataQuery(variables: ["env_pressure"], query: "count")).numberValue ?? 0 > 10)
         #expect(try device.find(DataQuery(variables: ["agent_uptime"], query: "count")).numberValue ?? 0 >= 2, "self-telemetry")
+        #expect(try device.find(DataQuery(variables: ["agent_records_sent"], query: "count")).numberValue ?? 0 >= 1, "records sent in self-telemetry")
         let times = records.compactMap { $0["time"]?.stringValue }.compactMap(Timestamp.init(iso8601:))
         #expect(times.allSatisfy { $0.millisecondsSince1970 > 1_700_000_000_000 })  // never dated 1970
     }

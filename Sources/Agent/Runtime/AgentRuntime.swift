@@ -207,6 +207,10 @@ extension AgentRuntime {
             Reading(variable: "agent_uplink_errors", value: .number(Double(c.uplinkWaits)), time: time),
             Reading(variable: "agent_sensor_failures", value: .number(Double(c.sensorFailures)), time: time),
             Reading(variable: "agent_uptime", value: .number(Double(uptime)), unit: "s", time: time),
+            // What the report settings saved and what the plan's limits cost (docs/budget.md).
+            Reading(variable: "agent_records_sent", value: .number(Double(c.spooled)), time: time),
+            Reading(variable: "agent_records_withheld", value: .number(Double(c.withheld)), time: time),
+            Reading(variable: "agent_requests", value: .number(Double(context.budget.sent.values.reduce(0, +))), time: time),
         ]
         if let text = try? environment.sysfs.readText("/sys/class/thermal/thermal_zone0/temp"), let milli = Int(text.trimmingWhitespace()), abs(milli) < 1_000_000 {
             readings.append(Reading(variable: "agent_board_temperature", value: .number(Double(milli) / 1000), unit: "°C", time: time))
