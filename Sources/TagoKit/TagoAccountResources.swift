@@ -35,7 +35,8 @@ public struct TagoResource: Sendable {
                     break
                 } catch where error.kind == .rateLimited && attempts < 10 {
                     attempts += 1
-                    clock.sleep(microseconds: UInt64(min(error.retryAfterSeconds ?? 5, 60) * 1_000_000))
+                    let wait = error.retryAfterSeconds.flatMap { $0.isFinite ? $0 : nil } ?? 5
+                    clock.sleep(microseconds: UInt64(max(0, min(wait, 60)) * 1_000_000))
                 }
             }
             all += items
