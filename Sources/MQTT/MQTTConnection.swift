@@ -177,9 +177,13 @@ public final class MQTTConnection {
         if rc == MOSQ_ERR_ERRNO.rawValue && errnoCode == ETIMEDOUT { throw timedOut }
         // The handshake runs inside mosquitto_connect: MOSQ_ERR_TLS from some libmosquitto
         // versions, a protocol error or a lost connection from others (Debian 13's 2.0.21).
-        if rc == MOSQ_ERR_TLS.rawValue || (options.tls != nil && (rc == MOSQ_ERR_PROTOCOL.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue)) {
+        // Debian 13's 2.0.21 reports a refused certificate as MOSQ_ERR_ERRNO with errno EPROTO.
+        let handshake = rc == MOSQ_ERR_TLS.rawValue
+            || (options.tls != nil && (rc == MOSQ_ERR_PROTOCOL.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue
+                || (rc == MOSQ_ERR_ERRNO.rawValue && errnoCode == EPROTO)))
+        if handshake {
             throw MQTTError(kind: .tls, code: rc, operation: "connect to \(target)",
-                            message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(String(cString: mosquitto_strerror(rc))))")
+                            message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(rc == MOSQ_ERR_ERRNO.rawValue ? HardwareError.errnoText(errnoCode) : String(cString: mosquitto_strerror(rc))))")
         }
         if rc == MOSQ_ERR_ERRNO.rawValue {
             throw MQTTError(kind: .connection, code: rc, operation: "connect to \(target)", message: HardwareError.errnoText(errnoCode))
@@ -194,7 +198,8 @@ public final class MQTTConnection {
                 // some libmosquitto versions and as a protocol error or a lost connection from
                 // others (Debian 13's 2.0.21 under load): before the CONNACK, all mean the handshake.
                 let handshake = lrc == MOSQ_ERR_TLS.rawValue
-                    || (options.tls != nil && (lrc == MOSQ_ERR_PROTOCOL.rawValue || lrc == MOSQ_ERR_CONN_LOST.rawValue))
+                    || (options.tls != nil && (lrc == MOSQ_ERR_PROTOCOL.rawValue || lrc == MOSQ_ERR_CONN_LOST.rawValue
+                        || (lrc == MOSQ_ERR_ERRNO.rawValue && errno == EPROTO)))
                 let kind: MQTTError.Kind = handshake ? .tls : .connection
                 let message = handshake ? "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(String(cString: mosquitto_strerror(lrc))))"
                     : lrc == MOSQ_ERR_CONN_LOST.rawValue ? "the broker closed the connection before accepting it (a TLS mismatch, or a refused client)"
