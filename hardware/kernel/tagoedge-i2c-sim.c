@@ -9,8 +9,10 @@
  *         them; a read returns registers from the pointer on, incrementing. Seeded from user space
  *         (i2cset) with a real chip's image.
  *   0x44  an SHT3x: a two-byte command; 0x2400/0x240B/0x2416 (single shot) makes the next read of
- *         6 bytes return 25.00 °C and 50.00 %RH with their CRCs (CRC-8, 0x31, init 0xFF); a read
- *         without a measurement pending is not acknowledged, as the chip does.
+ *         6 bytes return 25.00 °C and 50.00 %RH with their CRCs (CRC-8, 0x31, init 0xFF); 0xF32D
+ *         (read status) makes it return the status word after a reset (0x8010) and its CRC, which
+ *         `tagoedge scan` identifies the chip by; a read with nothing pending is not
+ *         acknowledged, as the chip does.
  *
  * Any other address does not acknowledge (-ENXIO). Zero-length messages probe an address.
  */
@@ -69,6 +71,11 @@ static int sht3x_xfer(struct i2c_msg *msg)
 			return 0;
 		if (!sht3x_pending)
 			return -ENXIO;
+		if (sht3x_pending == 2) {
+			/* Status after a reset: alert pending (bit 15), system reset detected (bit 4). */
+			data[0] = 0x80;
+			data[1] = 0x10;
+		}
 		data[2] = sht3x_crc(data, 2);
 		data[5] = sht3x_crc(data + 3, 2);
 		memcpy(msg->buf, data, min_t(u16, msg->len, sizeof(data)));
@@ -82,6 +89,8 @@ static int sht3x_xfer(struct i2c_msg *msg)
 	command = (u16)msg->buf[0] << 8 | msg->buf[1];
 	if (command == 0x2400 || command == 0x240b || command == 0x2416)
 		sht3x_pending = 1;
+	else if (command == 0xf32d)
+		sht3x_pending = 2;
 	return 0;
 }
 
