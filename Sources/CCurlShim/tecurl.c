@@ -96,6 +96,11 @@ int tecurl_perform(void *handle, const char *method, const char *url, const char
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    // A cached connection idle longer than this is not reused: servers close idle keep-alive
+    // connections (the emulator after 30 s, common proxies after 60-75 s), and a request sent on
+    // one the server is closing gets an empty reply; for a request sent once (a device created)
+    // that is a failure, not a retry.
+    curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, 20L);
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
