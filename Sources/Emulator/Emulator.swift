@@ -234,6 +234,14 @@ public final class Emulator: @unchecked Sendable {
             count("requests")
             let t = now()
             if t < faults.blackHoleUntil { count("faults_blackholed"); return (.blackHole, 0) }
+            if t < faults.notFoundUntil {
+                count("faults_not_found")
+                return (.respond(status: 404, headers: [("Content-Type", "text/html")], body: Array("<html><body>404 Not Found</body></html>".utf8)), 0)
+            }
+            if t < faults.garbageUntil {
+                count("faults_garbage")
+                return (.respond(status: 200, headers: [("Content-Type", "text/html")], body: Array("<html><body>Welcome! Accept the terms to continue.</body></html>".utf8)), 0)
+            }
             if faults.resetRate > 0, random() < faults.resetRate { count("faults_reset"); return (.reset, 0) }
             if t < faults.throttleUntil {
                 count("faults_throttled")

@@ -156,10 +156,14 @@ public struct EmulatorFaults: Sendable, Equatable {
     public var throttleUntil: Int64 = 0
     /// Until this wall time (ms), every request is accepted and never answered.
     public var blackHoleUntil: Int64 = 0
+    /// Until this wall time (ms), every request is answered 404 (a wrong `api` path, a proxy).
+    public var notFoundUntil: Int64 = 0
+    /// Until this wall time (ms), every request is answered 200 with an HTML page (a captive portal).
+    public var garbageUntil: Int64 = 0
 
     public init() {}
 
-    /// Parses `latency=50ms,error-rate=0.1,reset-rate=0.05,drop-response-rate=0.1,throttle=10s,blackhole=5s`
+    /// Parses `latency=50ms,error-rate=0.1,reset-rate=0.05,drop-response-rate=0.1,throttle=10s,blackhole=5s,not-found=5s,garbage=5s`
     /// (windows start now).
     public init(spec: String, now: Int64) throws(FaultSpecProblem) {
         for part in spec.split(separator: ",") {
@@ -181,7 +185,9 @@ public struct EmulatorFaults: Sendable, Equatable {
             case "reject-variable": rejectVariable = kv[1].lowercased()
             case "throttle": throttleUntil = now + (try duration())
             case "blackhole": blackHoleUntil = now + (try duration())
-            default: throw FaultSpecProblem(part: String(part), reason: "unknown fault; valid: latency, error-rate, reset-rate, drop-response-rate, reject-variable, throttle, blackhole")
+            case "not-found": notFoundUntil = now + (try duration())
+            case "garbage": garbageUntil = now + (try duration())
+            default: throw FaultSpecProblem(part: String(part), reason: "unknown fault; valid: latency, error-rate, reset-rate, drop-response-rate, reject-variable, throttle, blackhole, not-found, garbage")
             }
         }
     }
