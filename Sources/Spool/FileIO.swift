@@ -59,10 +59,15 @@ struct SpoolFile {
 
     /// Reserves the blocks up front (so a full disk is found now, not mid-run), falling back to a
     /// sparse extension where the filesystem cannot preallocate.
+    /// A disk too full for it gets back what the attempt took (the file returns to its size).
     func reserve(_ length: Int64) throws {
+        let before = (try? size()) ?? 0
         let rc = posix_fallocate(fd, 0, off_t(length))
         if rc == 0 { return }
-        if rc == ENOSPC { throw fail("posix_fallocate", rc) }
+        if rc == ENOSPC {
+            _ = ftruncate(fd, off_t(before))
+            throw fail("posix_fallocate", rc)
+        }
         guard ftruncate(fd, off_t(length)) == 0 else { throw fail("ftruncate") }
     }
 }

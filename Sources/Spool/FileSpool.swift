@@ -79,6 +79,8 @@ public final class FileSpool: Spool {
     private var pending: [UInt8] = []
     private var pendingAt: Int64 = 0
     private var closed = false
+    /// Set once `init` has finished: a spool whose opening failed writes nothing on its way out.
+    private var openFinished = false
 
     /// Opens (or creates) the spool at `path`. Never refuses to start because of a damaged file:
     /// intact records are recovered, damage is cut away, and an unreadable file is renamed aside
@@ -112,7 +114,16 @@ public final class FileSpool: Spool {
             header = SpoolFormat.Header(capacity: capacity)
             dataEnd = capacity
             report.created = true
-            try file.reserve(capacity)
+            do {
+                try file.reserve(capacity)
+            } catch {
+                // A new spool that does not fit leaves nothing behind: no file, no blocks; and
+                // nothing is written on the way out (deinit sees it closed).
+                closed = true
+                Glibc.close(file.fd)
+                unlink(path)
+                throw error
+            }
             header.generation = 1
             try file.write(header.encoded(), at: 0)
             header.generation = 2
@@ -137,10 +148,12 @@ public final class FileSpool: Spool {
         if report.setAside != nil || report.damaged > 0 {
             headerDirty = true
         }
+        openFinished = true
     }
 
     deinit {
-        if !closed { try? close() }
+        if !closed && openFinished { try? close() }
+        if !closed && !openFinished { Glibc.close(file.fd) }  // the lock goes with the descriptor
         readCache.deallocate()
         trail.storage.deallocate()
     }
