@@ -3,6 +3,7 @@ import Testing
 import EdgeCore
 import Emulator
 import TagoKit
+import Spool
 
 /// `tagoedge run` as a service: simulated sensors → spool → HTTP → the emulator.
 @Suite(.serialized) struct AgentEndToEndTests {
@@ -374,5 +375,63 @@ extension CLI {
         #expect(journal.contains("<4>sensor 'gone' failed"), "\(journal)")
         let quiet = try run(level: "error")
         #expect(!quiet.contains("sensor 'gone' failed"))
+    }
+}
+
+/// Reloads under load: an analysis running on every reading, every upload slowed to 600 ms, and
+/// five SIGHUPs in three seconds. Every reading appended to the spool is, at the end, either on
+/// the server exactly once or still in the spool: nothing lost, nothing duplicated.
+@Suite(.serialized) struct ReloadUnderLoadTests {
+    @Test func reloadsUnderLoadLoseAndDuplicateNothing() throws {
+        let setup = try AgentTestSetup(deviceToken: "load-token")
+        let (port, dir) = (setup.port, setup.dir)
+        let program = dir + "/slow-analysis.sh"
+        try "#!/bin/sh\ncat > /dev/null\nsleep 0.3\necho '{\"variable\":\"analysed\",\"value\":1}'\n".write(toFile: program, atomically: true, encoding: .utf8)
+        chmod(program, 0o755)
+        let config = setup.config(tokenVariable: "LOAD_TOKEN", """
+            [[sensor]]
+            name = "count"
+            driver = "board"
+            interval = "100ms"
+            [sensor.simulate]
+            signal = "sine"
+
+            [[analysis]]
+            name = "slow"
+            program = "\(program)"
+            variables = ["count_temperature"]
+            """)
+        try config.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
+        setup.emulator.setFaults(try EmulatorFaults(spec: "latency=600ms", now: 0))
+        let p = try CLI.startAgent(dir + "/agent.toml", environment: ["LOAD_TOKEN": "load-token"])
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) }; p.waitUntilExit() }
+        usleep(1_000_000)
+        for _ in 0..<5 {
+            kill(p.processIdentifier, SIGHUP)
+            usleep(600_000)
+            #expect(p.isRunning)
+        }
+        setup.emulator.setFaults(EmulatorFaults())
+        usleep(1_000_000)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+
+        // What the spool handed out (its sequence numbers) is what the server holds plus what waits.
+        let spool = try FileSpool(path: dir + "/spool", options: FileSpool.Options(capacityBytes: 1 << 20, readOnly: true))
+        let stats = spool.stats
+        let appended = Int(stats.newestSeq ?? stats.acknowledgedThrough)
+        let waiting = stats.recordCount
+        try spool.close()
+        let device = TagoDevice(token: "load-token", endpoint: TagoEndpoint(api: "http://127.0.0.1:\(port)"), http: CurlHTTPClient())
+        var records: [JSONValue] = []
+        for v in ["count_temperature", "analysed"] {
+            records += try device.find(DataQuery(variables: [v], qty: 100_000)).arrayValue ?? []
+        }
+        let keys = records.map { "\($0["variable"]?.stringValue ?? "")|\($0["time"]?.stringValue ?? "")|\($0["value"]?.numberValue ?? .nan)" }
+        #expect(appended > 20, "\(appended) readings appended")
+        #expect(records.count + waiting == appended, "\(records.count) delivered + \(waiting) waiting of \(appended) appended")
+        #expect(Set(keys).count == keys.count, "\(keys.count - Set(keys).count) duplicate(s)")
+        #expect(records.contains { $0["variable"]?.stringValue == "analysed" }, "the analysis ran")
     }
 }
