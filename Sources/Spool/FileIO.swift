@@ -5,6 +5,31 @@ import Musl
 #endif
 import EdgeCore
 
+/// Failures a test makes the next calls of a kind return (`pwrite`, `fdatasync`): how the spool's
+/// handling of EIO and of a failed sync is tested without a failing disk. Empty in the agent.
+final class SpoolFaultInjection: @unchecked Sendable {
+    static let shared = SpoolFaultInjection()
+    private let lock = Lock()
+    private var pending: [String: [Int32]] = [:]
+
+    /// The next `count` calls of `call` fail with `code`.
+    func fail(_ call: String, with code: Int32, times count: Int = 1) {
+        lock.withLock { pending[call, default: []] += Array(repeating: code, count: count) }
+    }
+
+    func clear() { lock.withLock { pending = [:] } }
+
+    /// The errno the next `call` must fail with, if any.
+    func take(_ call: String) -> Int32? {
+        lock.withLock {
+            guard var list = pending[call], !list.isEmpty else { return nil }
+            let code = list.removeFirst()
+            pending[call] = list
+            return code
+        }
+    }
+}
+
 /// Whole-buffer pread/pwrite with EINTR retried and failures as `SpoolError.io` naming the call.
 struct SpoolFile {
     let fd: Int32
@@ -29,6 +54,7 @@ struct SpoolFile {
     }
 
     func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws {
+        if let code = SpoolFaultInjection.shared.take("pwrite") { throw fail("pwrite", code) }
         var done = 0
         while done < buffer.count {
             let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -45,6 +71,7 @@ struct SpoolFile {
     }
 
     func datasync() throws {
+        if let code = SpoolFaultInjection.shared.take("fdatasync") { throw fail("fdatasync", code) }
         while fdatasync(fd) != 0 {
             if errno == EINTR { continue }
             throw fail("fdatasync")
