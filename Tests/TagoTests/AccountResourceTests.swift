@@ -302,3 +302,35 @@ import TagoKit
         #expect(clock.nanoseconds() >= 1_000_000_000 + 60_000_000_000, "the third page waited for the minute")
     }
 }
+
+/// The event stream `analysis serve` reads: events in pieces, comments, CR LF, bounds, chunks.
+@Suite struct EventStreamParsingTests {
+    @Test func eventsArriveWholeWhateverThePieces() {
+        let stream = Array(": keep-alive\n\nevent: trigger\ndata: {\"a\":\r\ndata: 1}\r\n\r\ndata:no space\n\n".utf8)
+        for cut in 0...stream.count {
+            var p = ServerSentEventParser()
+            let events = p.feed(Array(stream[..<cut])) + p.feed(Array(stream[cut...]))
+            #expect(events == [ServerSentEvent(event: "trigger", data: "{\"a\":\n1}"), ServerSentEvent(event: "message", data: "no space")], "cut at \(cut)")
+        }
+    }
+
+    @Test func anEventBeyondTheBoundIsDroppedNotBuffered() {
+        var p = ServerSentEventParser(maxEvent: 64)
+        let events = p.feed(Array(("data: " + String(repeating: "x", count: 1000) + "\n\ndata: ok\n\n").utf8))
+        #expect(events == [ServerSentEvent(event: "message", data: "ok")])
+        #expect(p.dropped == 1)
+    }
+
+    @Test func chunkedBodiesDecodeAndBadSizesAreRefused() throws {
+        var d = ChunkedDecoder()
+        let body = Array("5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n".utf8)
+        var out: [UInt8] = []
+        for b in body { out += try d.feed([b]) }
+        #expect(String(decoding: out, as: UTF8.self) == "hello world")
+        #expect(d.finished)
+        var bad = ChunkedDecoder()
+        #expect(throws: ChunkedEncodingError.self) { _ = try bad.feed(Array("zz\r\n".utf8)) }
+        var huge = ChunkedDecoder()
+        #expect(throws: ChunkedEncodingError.self) { _ = try huge.feed(Array("fffffffff\r\n".utf8)) }
+    }
+}
