@@ -297,17 +297,7 @@ public final class HTTPServer: @unchecked Sendable {
         head += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         head += "\r\n"
-        let bytes = Array(head.utf8) + body
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 {
-                if n < 0 && errno == EINTR { continue }
-                return false
-            }
-            sent += n
-        }
-        return true
+        return sendAll(fd, Array(head.utf8) + body)
     }
 }
 

@@ -175,16 +175,7 @@ public final class MQTTConnection {
             throw timedOut
         }
         if rc == MOSQ_ERR_ERRNO.rawValue && errnoCode == ETIMEDOUT { throw timedOut }
-        // The handshake runs inside mosquitto_connect: MOSQ_ERR_TLS from some libmosquitto
-        // versions, a protocol error or a lost connection from others (Debian 13's 2.0.21).
-        // Debian 13's 2.0.21 reports a refused certificate as MOSQ_ERR_ERRNO with errno EPROTO.
-        let handshake = rc == MOSQ_ERR_TLS.rawValue
-            || (options.tls != nil && (rc == MOSQ_ERR_PROTOCOL.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue
-                || (rc == MOSQ_ERR_ERRNO.rawValue && errnoCode == EPROTO)))
-        if handshake {
-            throw MQTTError(kind: .tls, code: rc, operation: "connect to \(target)",
-                            message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(rc == MOSQ_ERR_ERRNO.rawValue ? HardwareError.errnoText(errnoCode) : String(cString: mosquitto_strerror(rc))))")
-        }
+        if isHandshakeFailure(rc, errno: errnoCode) { throw handshakeFailed(rc, errno: errnoCode, target: target) }
         if rc == MOSQ_ERR_ERRNO.rawValue {
             throw MQTTError(kind: .connection, code: rc, operation: "connect to \(target)", message: HardwareError.errnoText(errnoCode))
         }
@@ -194,17 +185,11 @@ public final class MQTTConnection {
             let lrc = mosquitto_loop(mosq, 100, 1)
             if lrc != MOSQ_ERR_SUCCESS.rawValue && connackCode > 0 { break }  // refused, then closed: report the refusal
             if lrc != MOSQ_ERR_SUCCESS.rawValue {
-                // Over TLS, a handshake that fails inside the loop comes back as MOSQ_ERR_TLS from
-                // some libmosquitto versions and as a protocol error or a lost connection from
-                // others (Debian 13's 2.0.21 under load): before the CONNACK, all mean the handshake.
-                let handshake = lrc == MOSQ_ERR_TLS.rawValue
-                    || (options.tls != nil && (lrc == MOSQ_ERR_PROTOCOL.rawValue || lrc == MOSQ_ERR_CONN_LOST.rawValue
-                        || (lrc == MOSQ_ERR_ERRNO.rawValue && errno == EPROTO)))
-                let kind: MQTTError.Kind = handshake ? .tls : .connection
-                let message = handshake ? "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(String(cString: mosquitto_strerror(lrc))))"
-                    : lrc == MOSQ_ERR_CONN_LOST.rawValue ? "the broker closed the connection before accepting it (a TLS mismatch, or a refused client)"
+                let code = errno
+                if isHandshakeFailure(lrc, errno: code) { throw handshakeFailed(lrc, errno: code, target: target) }
+                let message = lrc == MOSQ_ERR_CONN_LOST.rawValue ? "the broker closed the connection before accepting it (a TLS mismatch, or a refused client)"
                     : String(cString: mosquitto_strerror(lrc))
-                throw MQTTError(kind: kind, code: lrc, operation: "connect to \(target)", message: message)
+                throw MQTTError(kind: .connection, code: lrc, operation: "connect to \(target)", message: message)
             }
             if SystemClock().nanoseconds() > deadline {
                 throw MQTTError(kind: .connection, code: MOSQ_ERR_TIMEOUT.rawValue, operation: "connect to \(target)", message: "no CONNACK within \(options.connectTimeoutMilliseconds) ms")
@@ -213,6 +198,21 @@ public final class MQTTConnection {
         guard connackCode == 0 else {
             throw MQTTError(kind: .refused, code: connackCode, operation: "log in to \(target)", message: String(cString: mosquitto_connack_string(connackCode)))
         }
+    }
+
+    /// Whether a failure before the CONNACK is the TLS handshake. libmosquitto says so with
+    /// MOSQ_ERR_TLS in some versions; others (Debian 13's 2.0.21) give a protocol error, a lost
+    /// connection, or MOSQ_ERR_ERRNO with errno EPROTO, in mosquitto_connect and in the loop alike.
+    private func isHandshakeFailure(_ rc: Int32, errno code: Int32) -> Bool {
+        rc == MOSQ_ERR_TLS.rawValue
+            || (options.tls != nil && (rc == MOSQ_ERR_PROTOCOL.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue
+                || (rc == MOSQ_ERR_ERRNO.rawValue && code == EPROTO)))
+    }
+
+    private func handshakeFailed(_ rc: Int32, errno code: Int32, target: String) -> MQTTError {
+        let detail = rc == MOSQ_ERR_ERRNO.rawValue ? HardwareError.errnoText(code) : String(cString: mosquitto_strerror(rc))
+        return MQTTError(kind: .tls, code: rc, operation: "connect to \(target)",
+                         message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(detail))")
     }
 
     /// Publishes and returns the message id (its PUBACK arrives through `onPublished`).

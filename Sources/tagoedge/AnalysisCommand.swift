@@ -149,7 +149,7 @@ struct ServeAnalysis: ParsableCommand {
             let client = ServerSentEventClient(url: url)
             do {
                 try client.run(keepGoing: { !stop() && (count == 0 || runs < count) }, onOpen: {
-                    print("analysis serve: listening for triggers on \(sseBase) (analysis token …\(analysisToken.suffix(4)))")
+                    print("analysis serve: listening for triggers on \(sseBase)")
                     backoff = 1
                 }) { event in
                     guard let payload = (try? JSONValue.parse(event.data))?["payload"] else { return }

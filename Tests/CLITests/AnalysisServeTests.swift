@@ -29,14 +29,25 @@ import TestSupport
         return (p, out)
     }
 
+    /// An emulator with one profile token; stopped when the returned value goes.
+    final class LocalAccount {
+        let emulator: Emulator
+        let port: UInt16
+        init() throws {
+            var options = Emulator.Options()
+            options.profileTokens = ["p-serve"]
+            emulator = try Emulator(options: options)
+            port = try emulator.start()
+        }
+        deinit { emulator.stop() }
+        var endpoint: TagoEndpoint { TagoEndpoint(api: "http://127.0.0.1:\(port)") }
+        var account: TagoAccount { TagoAccount(token: "p-serve", endpoint: endpoint, http: CurlHTTPClient()) }
+    }
+
     @Test func triggersFromARunAnIntervalAndAnActionRunTheProgram() throws {
-        var options = Emulator.Options()
-        options.profileTokens = ["p-serve"]
-        let emulator = try Emulator(options: options)
-        let port = try emulator.start()
-        defer { emulator.stop() }
-        let endpoint = TagoEndpoint(api: "http://127.0.0.1:\(port)")
-        let account = TagoAccount(token: "p-serve", endpoint: endpoint, http: CurlHTTPClient())
+        let local = try LocalAccount()
+        let (emulator, port) = (local.emulator, local.port)
+        let (endpoint, account) = (local.endpoint, local.account)
         let (deviceID, deviceToken) = try account.createDevice(NewDevice(name: "gateway"))
         var new = NewAnalysis(name: "doubler")
         new.variables = [("factor", "2")]
@@ -76,13 +87,9 @@ import TestSupport
     }
 
     @Test func aSlowProgramIsKilledAtItsLimitAndSaysSo() throws {
-        var options = Emulator.Options()
-        options.profileTokens = ["p-serve"]
-        let emulator = try Emulator(options: options)
-        let port = try emulator.start()
-        defer { emulator.stop() }
-        let endpoint = TagoEndpoint(api: "http://127.0.0.1:\(port)")
-        let account = TagoAccount(token: "p-serve", endpoint: endpoint, http: CurlHTTPClient())
+        let local = try LocalAccount()
+        let (emulator, port) = (local.emulator, local.port)
+        let account = local.account
         let (_, deviceToken) = try account.createDevice(NewDevice(name: "gateway"))
         let (analysis, token) = try account.createAnalysis(NewAnalysis(name: "slow"))
         let path = try program("sleep 30\n")
@@ -99,11 +106,8 @@ import TestSupport
     }
 
     @Test func aWrongTokenIsSaidAndRetried() throws {
-        var options = Emulator.Options()
-        options.profileTokens = ["p-serve"]
-        let emulator = try Emulator(options: options)
-        let port = try emulator.start()
-        defer { emulator.stop() }
+        let local = try LocalAccount()
+        let (emulator, port) = (local.emulator, local.port)
         let (p, out) = try serve("/bin/true", port: port, analysisToken: "a-nonexistent", deviceToken: "x", extra: [])
         #expect(waitUntil(seconds: 10) { emulator.counters["responses_401"] ?? 0 >= 2 })
         kill(p.processIdentifier, SIGKILL)
