@@ -79,10 +79,35 @@ if tagoedge status --config /etc/tagoedge/tagoedge.toml > /tmp/status.txt 2>&1; 
 else
     fail "tagoedge status" "$(head -3 /tmp/status.txt | tr '\n' ' ')"
 fi
+# doctor and status tell the same story: uploads work, the unit is installed and enabled. (The
+# guest has no NTP: the clock check may only warn.)
+doctor_says() {  # $1 a check's name: its status in doctor's last JSON answer
+    grep -o "\"check\":\"$1\",[^}]*" /tmp/doctor.json | grep -o '"status":"[a-z]*"' | head -1 | cut -d'"' -f4
+}
+json_number() { grep -o "\"$1\":[0-9]*" "$2" | head -1 | cut -d: -f2; }
+tagoedge doctor --config /etc/tagoedge/tagoedge.toml --json > /tmp/doctor.json 2>/dev/null; doctor_rc=$?
+tagoedge status --config /etc/tagoedge/tagoedge.toml --json > /tmp/status.json 2>/dev/null
+acknowledged=$(json_number acknowledged /tmp/status.json)
+n=$(records)
+if [ "$doctor_rc" = 0 ] && [ "$(doctor_says api)" = ok ] && [ "$(doctor_says token)" = ok ] && [ "$(doctor_says service)" = ok ] \
+    && [ "${acknowledged:-0}" -gt 0 ] && [ "${acknowledged:-0}" -le "$n" ]; then
+    ok "doctor and status agree: API and token ok, the unit enabled; $acknowledged acknowledged of the emulator's $n"
+else
+    fail "doctor vs status" "doctor exit $doctor_rc (api $(doctor_says api), token $(doctor_says token), service $(doctor_says service)); status acknowledged ${acknowledged:-none}, the emulator holds $n"
+fi
 
 # 3. Readings kept across a restart while TagoIO is away, then delivered.
 systemctl stop emulator
 sleep 8
+# While it is away, doctor says the API cannot be reached and status shows readings waiting.
+tagoedge doctor --config /etc/tagoedge/tagoedge.toml --json > /tmp/doctor.json 2>/dev/null; doctor_rc=$?
+tagoedge status --config /etc/tagoedge/tagoedge.toml --json > /tmp/status.json 2>/dev/null
+waiting=$(grep -o '"spool":{[^}]*' /tmp/status.json | grep -o '"records":[0-9]*' | cut -d: -f2)
+if [ "$doctor_rc" = 1 ] && [ "$(doctor_says api)" = failed ] && [ "${waiting:-0}" -gt 0 ]; then
+    ok "in an outage doctor fails the API check and status shows $waiting reading(s) waiting"
+else
+    fail "doctor vs status in an outage" "doctor exit $doctor_rc, api $(doctor_says api); status: ${waiting:-no} reading(s) waiting"
+fi
 systemctl restart tagoedge
 sleep 5
 before=$(records 2>/dev/null)
@@ -108,9 +133,31 @@ refused=$(journalctl -u tagoedge --no-pager -q --since "-50s" | grep -ci "refuse
 [ "$restarts" = 0 ] && [ "$result" = success ] && [ "$refused" -gt 0 ] \
     && ok "a refused token waits 5 minutes under a 10 s watchdog without a restart" || fail "watchdog" "NRestarts=$restarts Result=$result, refusals logged: $refused"
 printf '%s' "$token" > /etc/tagoedge/token
+
+# The watchdog through an uplink outage at the longest backoff (30 s waits, shortened from 2
+# minutes) with every sensor read every 5 minutes: neither loop goes round within 10 s, both beat.
+systemctl stop emulator2 emulator 2>/dev/null
+sed -e 's/^interval = .*/interval = "5m"/' -e 's/^transport = "http"/transport = "http"\nbackoff_base = "30s"\nbackoff_cap = "30s"/' \
+    /payload/tagoedge.toml > /etc/tagoedge/tagoedge.toml
+systemctl restart tagoedge
+since=$(date +%s)
+long=""
+for i in $(seq 1 120); do
+    long=$(journalctl -u tagoedge --no-pager -q --since "@$since" | grep -oE 'retrying in [0-9]{5,}ms' | head -1)
+    [ -n "$long" ] && break
+    sleep 1
+done
+sleep 32
+restarts=$(systemctl show -p NRestarts --value tagoedge)
+result=$(systemctl show -p Result --value tagoedge)
+[ -n "$long" ] && [ "$restarts" = 0 ] && [ "$result" = success ] && [ "$(systemctl is-active tagoedge)" = active ] \
+    && ok "an outage at the longest backoff ($long) with 5-minute sensors, under a 10 s watchdog, without a restart" \
+    || fail "watchdog in an outage" "${long:-no wait of 10 s or more logged}; NRestarts=$restarts Result=$result"
+install -m 0640 -o root -g tagoedge /payload/tagoedge.toml /etc/tagoedge/tagoedge.toml
 rm /etc/systemd/system/tagoedge.service.d/gateway-test.conf
 systemctl daemon-reload
 systemctl restart tagoedge
+systemd-run --unit=emulator3 --quiet $(command -v tagoedge) emulator --port 8480 --device-token "$token" --rate-limit none
 
 # 5. Upgrade: the spool and the config stay, the service runs again.
 spool_before=$(stat -c %i /var/lib/tagoedge/spool 2>/dev/null)
@@ -123,7 +170,7 @@ else
 fi
 
 # 6. Readings waiting when the gateway reboots: TagoIO away, readings in the spool, reboot.
-systemctl stop emulator2 emulator 2>/dev/null
+systemctl stop emulator3 emulator2 emulator 2>/dev/null
 sleep 8
 newest=$(tagoedge spool inspect /var/lib/tagoedge/spool 2>/dev/null | awk '/^newest seq/ {print $3}')
 records=$(tagoedge spool inspect /var/lib/tagoedge/spool 2>/dev/null | awk '/^records/ {print $2}')
