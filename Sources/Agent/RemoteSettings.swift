@@ -1,7 +1,11 @@
+// (The fuzzer, scripts/fuzz settings, compiles this file with ReportFilter.swift and EdgeCore's
+// sources in one module.)
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(EdgeCore)
 import EdgeCore
+#endif
 
 /// Settings that configuration_params (or the MQTT downlink) change at run time, on top of the
 /// file's, kept on disk so a reboot without network keeps the last applied ones.
@@ -155,4 +159,24 @@ public final class RemoteSettings: @unchecked Sendable {
         let text = lock.withLock { JSONValue.object(values.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized }
         writeFileAtomically(path, Array(text.utf8), sync: true)
     }
+}
+
+/// What a downlink message (MQTT) asks for: `key=value` lines, or a JSON object of them, with
+/// why any line was not understood. Bounded: at most `maxBytes` of text and `maxSettings`
+/// settings, or nothing is taken.
+public func parseDownlinkSettings(_ text: String, maxBytes: Int = 4_096, maxSettings: Int = 32) -> (settings: [(String, String)], problems: [String]) {
+    guard text.utf8.count <= maxBytes else { return ([], ["a message of \(text.utf8.count) bytes (at most \(maxBytes)); ignored"]) }
+    var settings: [(String, String)] = []
+    var problems: [String] = []
+    if case .object(let members)? = try? JSONValue.parse(text) {
+        settings = members.map { ($0.0, $0.1.stringValue ?? $0.1.serialized) }
+    } else {
+        for line in text.split(separator: "\n") {
+            let kv = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
+            guard kv.count == 2 else { problems.append("'\(line.prefix(80))' is not key=value"); continue }
+            settings.append((kv[0], kv[1]))
+        }
+    }
+    guard settings.count <= maxSettings else { return ([], problems + ["\(settings.count) settings in one message (at most \(maxSettings)); ignored"]) }
+    return (settings, problems)
 }

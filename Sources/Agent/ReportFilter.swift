@@ -1,4 +1,6 @@
+#if canImport(EdgeCore)
 import EdgeCore
+#endif
 
 /// How one variable is reported (`[sensor.report]`, `[sensor.report.<quantity>]`): every reading
 /// (nothing set), only changes beyond a deadband with a heartbeat, or one aggregate per window.

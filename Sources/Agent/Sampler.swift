@@ -64,28 +64,3 @@ func outcome(_ sensor: SensorInstance, at time: Timestamp, _ measure: () throws 
         return SensorOutcome(sensor: config.name, driver: driverName, readings: [], error: "\(error)")
     }
 }
-
-/// No chip the agent reads resolves more than 7 significant digits; rounding keeps the payload
-/// short. Whole numbers (counters) are kept exactly.
-func roundToSignificantDigits(_ v: Double, _ digits: Int) -> Double {
-    guard v.isFinite, v != 0, v != v.rounded() else { return v }
-    let magnitude = Int((abs(v)).log10Floor)
-    let scale = pow10(digits - 1 - magnitude)
-    return (v * scale).rounded() / scale
-}
-
-private extension Double {
-    var log10Floor: Double {
-        var m = 0.0
-        var x = self
-        while x >= 10 { x /= 10; m += 1 }
-        while x < 1 { x *= 10; m -= 1 }
-        return m
-    }
-}
-
-private func pow10(_ n: Int) -> Double {
-    var r = 1.0
-    if n >= 0 { for _ in 0..<n { r *= 10 } } else { for _ in 0..<(-n) { r /= 10 } }
-    return r
-}

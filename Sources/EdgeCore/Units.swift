@@ -146,3 +146,36 @@ extension String {
         return out + rest
     }
 }
+
+extension String {
+    /// Without leading and trailing blanks: spaces, tabs, CR and LF.
+    public func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" || $0 == "\r\n" }
+        return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
+    }
+}
+
+/// No chip the agent reads resolves more than 7 significant digits; rounding keeps the payload
+/// short. Whole numbers (counters) are kept exactly.
+public func roundToSignificantDigits(_ v: Double, _ digits: Int) -> Double {
+    guard v.isFinite, v != 0, v != v.rounded() else { return v }
+    let magnitude = Int((abs(v)).log10Floor)
+    let scale = pow10(digits - 1 - magnitude)
+    return (v * scale).rounded() / scale
+}
+
+private extension Double {
+    var log10Floor: Double {
+        var m = 0.0
+        var x = self
+        while x >= 10 { x /= 10; m += 1 }
+        while x < 1 { x *= 10; m -= 1 }
+        return m
+    }
+}
+
+private func pow10(_ n: Int) -> Double {
+    var r = 1.0
+    if n >= 0 { for _ in 0..<n { r *= 10 } } else { for _ in 0..<(-n) { r /= 10 } }
+    return r
+}

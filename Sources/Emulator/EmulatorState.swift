@@ -199,10 +199,6 @@ public struct FaultSpecProblem: Error, Sendable, CustomStringConvertible {
     public var description: String { "--faults '\(part)': \(reason)" }
 }
 
-extension String {
-    func trimmingSpaces() -> String { String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
-}
-
 /// When a token made at `createdAt` with `expire_time` = `expire` stops working, or nil for never
 /// (TagoIO: `never`, a span such as `"1 month"` or `"90 days"`, or a date).
 func tokenExpiry(_ expire: String, createdAt: Int64) -> Int64? {

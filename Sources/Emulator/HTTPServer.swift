@@ -6,19 +6,6 @@ import Musl
 import EdgeCore
 import TagoKit
 
-/// A request as the server received it; header names lowercased, query decoded, in order.
-public struct ServerRequest: Sendable {
-    public var method: String
-    public var path: String
-    public var query: [(String, String)]
-    public var headers: [(String, String)]
-    public var body: [UInt8]
-
-    public func header(_ name: String) -> String? { headers.last { $0.0 == name }?.1 }
-    public func queryValues(_ name: String) -> [String] { query.filter { $0.0 == name }.map(\.1) }
-    public func queryValue(_ name: String) -> String? { query.first { $0.0 == name }?.1 }
-}
-
 /// What the server does with a request: answer, or misbehave on purpose.
 public enum ServerAction: Sendable {
     case respond(status: Int, headers: [(String, String)], body: [UInt8])
@@ -104,7 +91,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.host = host
         self.handler = handler
         listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listener >= 0 else { throw HardwareError(device: "\(host):\(port)", operation: "socket", errno: errno) }
+        guard listener >= 0 else { throw SystemError(subject: "\(host):\(port)", operation: "socket", errno: errno) }
         var yes: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
@@ -112,13 +99,13 @@ public final class HTTPServer: @unchecked Sendable {
         addr.sin_port = port.bigEndian
         guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else {
             close(listener)
-            throw HardwareError(device: host, operation: "parse address", errno: EINVAL, detail: "give an IPv4 address such as 127.0.0.1")
+            throw SystemError(subject: host, operation: "parse address", errno: EINVAL, detail: "give an IPv4 address such as 127.0.0.1")
         }
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard rc == 0, listen(listener, 128) == 0 else {
             let e = errno
             close(listener)
-            throw HardwareError(device: "\(host):\(port)", operation: "bind", errno: e)
+            throw SystemError(subject: "\(host):\(port)", operation: "bind", errno: e)
         }
         var bound = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -194,42 +181,23 @@ public final class HTTPServer: @unchecked Sendable {
             while headerEnd == nil {
                 headerEnd = findHeaderEnd(buffer)
                 if headerEnd == nil {
-                    if buffer.count > 64 << 10 || !fill() { finish(fd); return }
+                    if buffer.count > maxRequestHead || !fill() { finish(fd); return }
                 }
             }
-            let head = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
+            let parsed = parseRequestHead(buffer[0..<headerEnd!], maxBody: Self.maxBody)
             buffer.removeFirst(headerEnd! + 4)
-            var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
-            let requestLine = lines.removeFirst().split(separator: " ")
-            guard requestLine.count >= 2 else { finish(fd); return }
-            var headers: [(String, String)] = []
-            for line in lines {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                headers.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " })))
-            }
-            // Content-Length: digits only (no sign, no blanks inside), one value, within the limit.
-            let lengths = headers.filter { $0.0 == "content-length" }.map { $0.1.trimmingSpaces() }
-            let declared = lengths.first ?? "0"
-            let digits = !declared.isEmpty && declared.utf8.count <= 12 && declared.utf8.allSatisfy { (48...57).contains($0) }
-            guard digits, Set(lengths).count <= 1, let length = Int(declared) else {
-                write(fd, status: 400, headers: [("Connection", "close")],
-                      body: Array(#"{"status":false,"message":"Content-Length must be one non-negative decimal number"}"#.utf8), keepAlive: false)
-                finish(fd)
-                return
-            }
-            if headers.contains(where: { $0.0 == "transfer-encoding" }) || length > Self.maxBody {
-                write(fd, status: length > Self.maxBody ? 413 : 501, headers: [("Connection", "close")],
-                      body: Array(#"{"status":false,"message":"Request body not supported by the emulator"}"#.utf8), keepAlive: false)
+            var request: ServerRequest, length: Int, keepAlive: Bool
+            switch parsed {
+            case .request(let r, let l, let k): (request, length, keepAlive) = (r, l, k)
+            case .refuse(let status, let message):
+                let body = JSONValue.object([("status", .bool(false)), ("message", .string(message))]).serialized
+                write(fd, status: status, headers: [("Connection", "close")], body: Array(body.utf8), keepAlive: false)
                 finish(fd)
                 return
             }
             while buffer.count < length { if !fill() { finish(fd); return } }
-            let body = Array(buffer[0..<length])
+            request.body = Array(buffer[0..<length])
             buffer.removeFirst(length)
-            let target = String(requestLine[1])
-            let (path, query) = splitTarget(target)
-            let request = ServerRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
-            let keepAlive = (request.header("connection")?.lowercased() != "close") && requestLine.last != "HTTP/1.0"
             switch handler(request) {
             case .respond(let status, let h, let b):
                 if !write(fd, status: status, headers: h, body: b, keepAlive: keepAlive) || !keepAlive { finish(fd); return }
@@ -281,11 +249,8 @@ public final class HTTPServer: @unchecked Sendable {
     private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 {
-                if n < 0 && errno == EINTR { continue }
-                return false
-            }
+            let n = bytes.withUnsafeBytes { b in retryingEINTR { send(fd, b.baseAddress! + sent, b.count - sent, Int32(MSG_NOSIGNAL)) } }
+            if n <= 0 { return false }
             sent += n
         }
         return true
@@ -299,22 +264,6 @@ public final class HTTPServer: @unchecked Sendable {
         head += "\r\n"
         return sendAll(fd, Array(head.utf8) + body)
     }
-}
-
-func findHeaderEnd(_ b: [UInt8]) -> Int? {
-    guard b.count >= 4 else { return nil }
-    for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return i }
-    return nil
-}
-
-func splitTarget(_ target: String) -> (String, [(String, String)]) {
-    guard let q = target.firstIndex(of: "?") else { return (percentDecode(target), []) }
-    let path = percentDecode(target[..<q])
-    let items = target[target.index(after: q)...].split(separator: "&").map { pair -> (String, String) in
-        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        return (percentDecode(parts[0]), parts.count > 1 ? percentDecode(parts[1]) : "")
-    }
-    return (path, items)
 }
 
 func reason(_ status: Int) -> String {

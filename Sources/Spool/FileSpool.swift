@@ -93,7 +93,8 @@ public final class FileSpool: Spool {
         lastSync = clock.nanoseconds()
         var report = OpenReport()
         var opened = try FileSpool.openFile(path, options)
-        var decoded = try FileSpool.readHeader(opened)
+        let capacity = max(SpoolFormat.dataStart + 16 * SpoolFormat.sector, options.capacityBytes / SpoolFormat.sector * SpoolFormat.sector)
+        var decoded = try FileSpool.readHeader(opened, capacity: capacity)
         if case .setAside(let reason) = decoded {
             guard !options.readOnly else {
                 Glibc.close(opened.fd)
@@ -108,7 +109,6 @@ public final class FileSpool: Spool {
             decoded = .empty
         }
         file = opened
-        let capacity = max(SpoolFormat.dataStart + 16 * SpoolFormat.sector, options.capacityBytes / SpoolFormat.sector * SpoolFormat.sector)
         switch decoded {
         case .empty:
             header = SpoolFormat.Header(capacity: capacity)
@@ -198,7 +198,10 @@ public final class FileSpool: Spool {
         return file
     }
 
-    private static func readHeader(_ file: SpoolFile) throws -> HeaderState {
+    /// The header copy to trust. A header claiming more room than both the file holds and the
+    /// configuration asks for (`capacity`) is not trusted: a crafted or corrupted file must not
+    /// make the spool reserve the disk; the records are recovered by scanning what is there.
+    private static func readHeader(_ file: SpoolFile, capacity: Int64) throws -> HeaderState {
         let size = try file.size()
         if size == 0 { return .empty }
         guard size >= SpoolFormat.dataStart else { return .setAside("short header: the file has \(size) bytes, a spool at least \(SpoolFormat.dataStart)") }
@@ -220,10 +223,12 @@ public final class FileSpool: Spool {
                 break
             }
         }
-        if let best { return .header(best.0, slot: best.1, damaged: false) }
+        if let best, best.0.capacity <= max(size, capacity) { return .header(best.0, slot: best.1, damaged: false) }
         guard ours else { return .setAside("not a TagoEdge spool (no header)") }
-        // Both header copies are damaged but the file is ours: recover by scanning with safe defaults.
-        return .header(SpoolFormat.Header(capacity: size / SpoolFormat.sector * SpoolFormat.sector), slot: 1, damaged: true)
+        // Both header copies are damaged (or claim too much) but the file is ours: recover by
+        // scanning with safe defaults.
+        return .header(SpoolFormat.Header(capacity: max(SpoolFormat.dataStart + 16 * SpoolFormat.sector, size / SpoolFormat.sector * SpoolFormat.sector)),
+                       slot: 1, damaged: true)
     }
 
     /// Scans the whole data region for intact records and rebuilds the ring. Every intact record
@@ -235,7 +240,8 @@ public final class FileSpool: Spool {
         var live = 0
         var liveEnd: Int64 = 0  // where the live record furthest into the file ends
         var suspects: [Int64] = []
-        let windowSize = 1 << 20
+        var previousInFile: UInt64?, firstInFile: UInt64?, falls = 0
+        let windowSize = Int(min(1 << 20, dataEnd))  // (a small spool needs no 1 MiB window)
         var window = [UInt8](repeating: 0, count: windowSize)
         var windowStart: Int64 = 0
         var windowLength = 0
@@ -269,6 +275,10 @@ public final class FileSpool: Spool {
             if let frame {
                 let size = SpoolFormat.frameSize(frame.length)
                 if frame.seq > maxSeq { maxSeq = frame.seq; maxEnd = p + size }
+                // In file order a ring's records rise, but for one fall where it wrapped.
+                if let previous = previousInFile, frame.seq <= previous { falls += 1 }
+                firstInFile = firstInFile ?? frame.seq
+                previousInFile = frame.seq
                 if frame.seq >= firstLive {
                     live += 1
                     liveEnd = max(liveEnd, p + size)
@@ -316,6 +326,40 @@ public final class FileSpool: Spool {
             } else if p == head, try tornAppend(at: p) {
                 damaged += 1
             }
+        }
+        // Walked in ring order from the tail, the sequence numbers must rise from the first live
+        // one. A record that does not (a misplaced copy of other sectors, or an old record inside
+        // the live part; found by the fuzzer) would be handed out twice or out of order: it is
+        // cut away, so that no later walk meets it. Live records the walk
+        // cannot reach are damage. (Only when the file's order is not a ring's: no second read
+        // in the common case.)
+        let ringOrder = falls == 0 || (falls == 1 && (previousInFile ?? 0) < (firstInFile ?? 0))
+        if !ringOrder && count > 0 {
+            var last = firstLive - 1, reachable = 0, misplaced = 0
+            var at = tail
+            var skipped = 0
+            let most = Int((dataEnd - SpoolFormat.dataStart) / Int64(SpoolFormat.frameHeader))
+            while reachable + misplaced <= most, let r = try nextRecord(from: at, damage: &skipped) {
+                at = end(of: r)
+                if r.seq > last && r.seq <= maxSeq {
+                    last = r.seq
+                    reachable += 1
+                    if r.seq == maxSeq { break }
+                    continue
+                }
+                misplaced += 1
+                if !options.readOnly {
+                    // Overwritten whole with bytes every walk steps over as damage (not a
+                    // record, padding or a wrap marker inside it), so it ends where this walk
+                    // went on.
+                    let size = Int(r.size)
+                    try file.write([UInt8](repeating: 0xFF, count: size), at: r.offset)
+                    invalidateReadCache(r.offset, size)
+                }
+            }
+            damaged += misplaced + (live - reachable)
+            count = reachable
+            live = reachable
         }
         header.damaged += UInt64(damaged)
         damageCountedThrough = maxSeq
@@ -413,6 +457,7 @@ public final class FileSpool: Spool {
         var steps: Int64 = 0
         let limit = (dataEnd - SpoolFormat.dataStart) / 8 + 2
         var inGarbage = false
+        var wrapped = false
         while steps < limit {
             steps += 1
             // Reaching the head ends the records, except at the start of a full ring (head == tail).
@@ -438,11 +483,21 @@ public final class FileSpool: Spool {
                 if !inGarbage { damage += 1 }
                 inGarbage = true
                 p += 8
-            } else if word0 == SpoolFormat.wrapMarker {
+            } else if word0 == SpoolFormat.wrapMarker && p > head && !wrapped {
+                // The ring's end: only ever past the head, and met once a walk. One before the
+                // head is damage, not an end (found by the fuzzer: the walk went round to it
+                // until its step limit and never reached the records after it).
+                wrapped = true
                 p = SpoolFormat.dataStart
             } else if word0 == 0 {
+                // Padding runs to the sector's end. Zeros with anything after them in the same
+                // sector are not padding (damage zeroed part of it): a record after them is
+                // still found (found by the fuzzer: one was skipped, and the head's records too).
                 let before = p
-                p = (p / SpoolFormat.sector + 1) * SpoolFormat.sector
+                let boundary = min((p / SpoolFormat.sector + 1) * SpoolFormat.sector, dataEnd)
+                let rest = Int(boundary - p)
+                let padding = try window(p, rest).map { r in (0..<rest).allSatisfy { r.load(fromByteOffset: $0, as: UInt8.self) == 0 } } ?? true
+                p = padding ? boundary : p + 8
                 if before < head && p > head { p = head }
             } else {
                 if !inGarbage { damage += 1 }

@@ -1,4 +1,7 @@
+// (The fuzzer, scripts/fuzz http, compiles this file with EdgeCore's sources in one module.)
+#if canImport(EdgeCore)
 import EdgeCore
+#endif
 
 /// A TagoIO call that did not succeed. Never contains a token.
 public struct TagoError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -86,15 +89,15 @@ enum Envelope {
             throw TagoError(.rateLimited, operation: operation, status: 429, message: message, retryAfterSeconds: wait)
         case 408, 500...:
             throw TagoError(.server, operation: operation, status: response.status, message: message)
-        case 400 where !envelope,
-             300..<400,
-             405...499 where response.status != 413:
-            throw TagoError(.invalidResponse, operation: operation, status: response.status,
-                            message: "an answer TagoIO does not give (a wrong [device] api, a proxy or a captive portal?): \(message)")
-        default:
+        case 400 where envelope:
+            // TagoIO refusing the data itself: the only answer (with 413) that dead-letters.
             let lower = message.lowercased()
             let tooLarge = lower.contains("too large") || lower.contains("payload size") || lower.contains("limit of 200")
-            throw TagoError(tooLarge ? .payloadTooLarge : .validation, operation: operation, status: response.status, message: message)
+            throw TagoError(tooLarge ? .payloadTooLarge : .validation, operation: operation, status: 400, message: message)
+        default:
+            // A 400 not in TagoIO's envelope, 1xx, 3xx, 402, 405-499: an answer TagoIO does not give.
+            throw TagoError(.invalidResponse, operation: operation, status: response.status,
+                            message: "an answer TagoIO does not give (a wrong [device] api, a proxy or a captive portal?): \(message)")
         }
     }
 

@@ -17,6 +17,15 @@ import TestSupport
         #expect(try tago.device.info()["name"] != nil)
     }
 
+    /// Found by the fuzzer (scripts/fuzz request): a bare CR let one header line carry another.
+    @Test func aBareCRInTheHeadIsRefused() throws {
+        let tago = try LocalTago()
+        let answer = rawExchange(port: tago.port, request("POST /data HTTP/1.1\nDevice-Token: \(LocalTago.deviceToken)\rContent-Length: 2", body: "[]"))
+        #expect(answer.hasPrefix("HTTP/1.1 400"))
+        #expect(answer.contains("a bare CR"))
+        #expect(try tago.device.info()["name"] != nil)
+    }
+
     @Test func twoDifferentContentLengthsAreRefused() throws {
         let tago = try LocalTago()
         let answer = rawExchange(port: tago.port, request("POST /data HTTP/1.1\nContent-Length: 2\nContent-Length: 3", body: "[]"))

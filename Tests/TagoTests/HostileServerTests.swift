@@ -33,6 +33,9 @@ import TestSupport
         R.response("400 Bad Request", headers: ["Content-Type: text/html"], text: "<html>400 Bad Request (nginx)</html>"),
         R.response("405 Method Not Allowed", text: "nope"),
         R.response("200 OK", text: "[1,2,3]"),
+        // Found by the fuzzer (scripts/fuzz http): a 402 or a 1xx in an envelope was taken for
+        // TagoIO refusing the data, and dead-lettered.
+        R.response("402 Payment Required", headers: ["Content-Type: application/json"], text: #"{"status":false,"message":"Payment required"}"#),
     ])
     func anAnswerNoTagoIOGivesKeepsEveryReading(answer: [UInt8]) throws {
         let server = try ScriptedHTTPServer([answer])
@@ -108,5 +111,13 @@ import TestSupport
         let h = parseHeaderLines(raw)
         #expect(h.map(\.0) == ["retry-after", "x-empty", "content-type"])
         #expect(h.map(\.1) == ["3", "", "text/plain"])
+    }
+
+    /// Found by the fuzzer (scripts/fuzz http): a bare CR inside a header line stayed in its value.
+    @Test func aBareCRInAHeaderLineBecomesASpace() {
+        let h = parseHeaderLines("HTTP/1.1 429 Too Many\r\nRetry-After: 5\rX-Injected: 1\r\n\r\n")
+        #expect(h.map(\.0) == ["retry-after"])
+        #expect(h.map(\.1) == ["5 X-Injected: 1"])
+        #expect(!h.contains { ($0.0 + $0.1).utf8.contains(13) })
     }
 }

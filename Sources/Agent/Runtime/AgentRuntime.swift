@@ -288,24 +288,8 @@ extension AgentRuntime {
             context.log(.warning, "mqtt \(topic): more than \(Self.downlinkPerMinute) messages a minute; ignored")
             return
         }
-        guard text.utf8.count <= Self.downlinkMaxBytes else {
-            context.log(.warning, "mqtt \(topic): a message of \(text.utf8.count) bytes (at most \(Self.downlinkMaxBytes)); ignored")
-            return
-        }
-        var settings: [(String, String)] = []
-        if case .object(let members)? = try? JSONValue.parse(text) {
-            settings = members.map { ($0.0, $0.1.stringValue ?? $0.1.serialized) }
-        } else {
-            for line in text.split(separator: "\n") {
-                let kv = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
-                guard kv.count == 2 else { context.log(.warning, "mqtt \(topic): '\(line.prefix(80))' is not key=value"); continue }
-                settings.append((kv[0], kv[1]))
-            }
-        }
-        guard settings.count <= Self.downlinkMaxSettings else {
-            context.log(.warning, "mqtt \(topic): \(settings.count) settings in one message (at most \(Self.downlinkMaxSettings)); ignored")
-            return
-        }
+        let (settings, problems) = parseDownlinkSettings(text, maxBytes: Self.downlinkMaxBytes, maxSettings: Self.downlinkMaxSettings)
+        for problem in problems { context.log(.warning, "mqtt \(topic): \(problem)") }
         for (k, v) in settings { applySetting(key: k, value: v, source: "mqtt \(topic)") }
     }
 }
