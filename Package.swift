@@ -7,8 +7,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tagoedge", targets: ["tagoedge"]),
-        // Benchmarks, apart from the tests: each prints ratios against a baseline run side by side.
-        .executable(name: "tagoedge-bench", targets: ["tagoedge-bench"]),
+        // The modules, for the benchmarks' own package (Benchmarks/Package.swift), which brings
+        // SQLite with it: building the product needs no libsqlite3.
+        .library(name: "TagoEdgeModules", targets: ["EdgeCore", "Spool", "TagoKit", "MQTT", "TagoTiP", "Uplink", "Emulator", "Agent"]),
     ],
     dependencies: [],
     targets: [
@@ -46,9 +47,6 @@ let package = Package(
                 "Agent", "EdgeCore", "Hardware", "Sensors", "Spool", "Emulator", "TagoKit", "Uplink",
             ]
         ),
-        // SQLite, the spool benchmark's baseline (system libsqlite3).
-        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .executableTarget(name: "tagoedge-bench", dependencies: ["CSQLite", "Spool", "EdgeCore", "TagoKit", "Uplink", "Emulator", "MQTT", "TagoTiP", "Agent"], path: "Benchmarks/tagoedge-bench"),
         // What the test suites share: temporary folders, waiting for a condition, seeded randomness.
         .target(name: "TestSupport", dependencies: ["EdgeCore"], path: "Tests/TestSupport"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "TestSupport"]),

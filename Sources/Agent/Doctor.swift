@@ -359,7 +359,7 @@ public struct Doctor {
         let probe = options.systemRoot + dir + "/.tagoedge-doctor-\(getpid())"
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         if fd < 0 {
-            return DoctorCheck("spool", dir, .failed, "cannot create a file there: \(HardwareError.errnoText(errno))",
+            return DoctorCheck("spool", dir, .failed, "cannot create a file there: \(errnoDescription(errno))",
                                fix: "sudo chown \(options.serviceUser) \(dir); it must be writable by the service")
         }
         let wrote = write(fd, "ok", 2) == 2 && fdatasync(fd) == 0
@@ -372,7 +372,7 @@ public struct Doctor {
         var st = stat()
         let existing: Int64 = stat(options.systemRoot + path, &st) == 0 ? Int64(st.st_size) : 0
         var fs = statvfs()
-        guard statvfs(options.systemRoot + dir, &fs) == 0 else { return DoctorCheck("spool", dir, .warning, "cannot tell the free space: \(HardwareError.errnoText(errno))") }
+        guard statvfs(options.systemRoot + dir, &fs) == 0 else { return DoctorCheck("spool", dir, .warning, "cannot tell the free space: \(errnoDescription(errno))") }
         let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
         let needed = max(0, config.spool.capacityBytes - existing)
         let margin = max(Int64(16 << 20), Int64(fs.f_blocks) * Int64(fs.f_frsize) / 20)  // 5 % of the file system, 16 MiB at least
@@ -428,7 +428,7 @@ public struct Doctor {
     /// nil if it may, or why not. Unknown user (not installed yet): nil, nothing to say.
     func access(_ path: String, write: Bool) -> String? {
         var st = stat()
-        guard stat(options.systemRoot + path, &st) == 0 else { return "\(path): \(HardwareError.errnoText(errno))" }
+        guard stat(options.systemRoot + path, &st) == 0 else { return "\(path): \(errnoDescription(errno))" }
         guard let user = lookupUser(options.serviceUser) else { return nil }
         if user.uid == 0 { return nil }
         let need: mode_t = write ? 0o6 : 0o4

@@ -67,7 +67,7 @@ public enum EdgeAnalysisRunner {
         let start = clock.nanoseconds()
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else {
-            result.log.append("cannot run \(analysis.program): pipe: \(HardwareError.errnoText(errno))")
+            result.log.append("cannot run \(analysis.program): pipe: \(errnoDescription(errno))")
             return result
         }
         var actions = posix_spawn_file_actions_t()
@@ -103,7 +103,7 @@ public enum EdgeAnalysisRunner {
         guard rc == 0 else {
             close(toChild[1])
             close(fromChild[0])
-            result.log.append("cannot run \(analysis.program): \(HardwareError.errnoText(rc))")
+            result.log.append("cannot run \(analysis.program): \(errnoDescription(rc))")
             return result
         }
         // The input, then end of file. A program that does not read it must not block us.
@@ -125,7 +125,7 @@ public enum EdgeAnalysisRunner {
             var fds = [pollfd(fd: fromChild[0], events: Int16(POLLIN), revents: 0)]
             if written < input.count { fds.append(pollfd(fd: toChild[1], events: Int16(POLLOUT), revents: 0)) }
             let waitMs = Int32(min((deadline - now) / 1_000_000 + 1, 1_000))
-            if poll(&fds, nfds_t(fds.count), waitMs) < 0 && errno != EINTR { break }
+            if retryingEINTR({ poll(&fds, nfds_t(fds.count), waitMs) }) < 0 { break }
             if fds.count > 1, fds[1].revents != 0 {
                 let n = input[written...].withUnsafeBytes { write(toChild[1], $0.baseAddress, $0.count) }
                 if n > 0 { written += n } else if n < 0 && errno != EAGAIN { written = input.count }
@@ -133,10 +133,10 @@ public enum EdgeAnalysisRunner {
             }
             if fds[0].revents != 0 {
                 var chunk = [UInt8](repeating: 0, count: 4096)
-                let n = chunk.withUnsafeMutableBytes { read(fromChild[0], $0.baseAddress, $0.count) }
+                let n = chunk.withUnsafeMutableBytes { b in retryingEINTR { read(fromChild[0], b.baseAddress, b.count) } }
                 if n > 0 {
                     if output.count < 1 << 20 { output += chunk.prefix(n) }  // a megabyte of output at most
-                } else if n == 0 || errno != EINTR {
+                } else {
                     open = false
                 }
             }
@@ -146,13 +146,13 @@ public enum EdgeAnalysisRunner {
         // The program may close its output and go on: the time limit holds until it has exited.
         var status: Int32 = 0
         while true {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid || (r < 0 && errno != EINTR) { break }
+            let r = retryingEINTR { waitpid(pid, &status, WNOHANG) }
+            if r == pid || r < 0 { break }
             if r == 0, clock.nanoseconds() >= deadline, !result.timedOut {
                 result.timedOut = true
                 kill(-pid, SIGKILL)
                 kill(pid, SIGKILL)
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                _ = retryingEINTR { waitpid(pid, &status, 0) }
                 break
             }
             if r == 0 { clock.sleep(microseconds: 10_000) }

@@ -7,22 +7,18 @@ import Darwin
 #endif
 
 /// Reads a whole (small) text file: configuration files, captures, kernel files.
-/// Throws `HardwareError` naming the path and the errno.
-public func readTextFile(_ path: String, limit: Int = 4 << 20) throws -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw HardwareError(device: path, operation: "open", errno: errno) }
+/// Throws `SystemError` naming the path and the errno.
+public func readTextFile(_ path: String, limit: Int = 4 << 20) throws(SystemError) -> String {
+    let fd = try systemCall("open", on: path) { open(path, O_RDONLY | O_CLOEXEC) }
     defer { close(fd) }
     var data: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
     while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw HardwareError(device: path, operation: "read", errno: errno)
-        }
+        let n = chunk.withUnsafeMutableBytes { b in retryingEINTR { read(fd, b.baseAddress, b.count) } }
+        if n < 0 { throw SystemError(subject: path, operation: "read", errno: errno) }
         if n == 0 { break }
         data.append(contentsOf: chunk.prefix(n))
-        if data.count > limit { throw HardwareError(device: path, operation: "read", errno: 0, detail: "file larger than \(limit / 1024) KiB") }
+        if data.count > limit { throw SystemError(subject: path, operation: "read", errno: 0, detail: "file larger than \(limit / 1024) KiB") }
     }
     return String(decoding: data, as: UTF8.self)
 }
@@ -31,7 +27,7 @@ public func readTextFile(_ path: String, limit: Int = 4 << 20) throws -> String 
 /// stays relative to the working directory. Folders it makes get `mode`; existing ones are left
 /// as they are. Throws naming the folder that could not be made and why (a file in the way is
 /// ENOTDIR).
-public func makeDirectories(_ path: String, mode: mode_t = 0o750) throws(HardwareError) {
+public func makeDirectories(_ path: String, mode: mode_t = 0o750) throws(SystemError) {
     var prefix = path.hasPrefix("/") ? "/" : ""
     for part in path.split(separator: "/") {
         if !prefix.isEmpty && !prefix.hasSuffix("/") { prefix += "/" }
@@ -40,7 +36,7 @@ public func makeDirectories(_ path: String, mode: mode_t = 0o750) throws(Hardwar
         let e = errno
         var st = stat()
         guard e == EEXIST, stat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw HardwareError(device: prefix, operation: "mkdir", errno: e == EEXIST ? ENOTDIR : e)
+            throw SystemError(subject: prefix, operation: "mkdir", errno: e == EEXIST ? ENOTDIR : e)
         }
     }
 }
@@ -61,16 +57,9 @@ public func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t =
     let tmp = path + ".tmp"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard fd >= 0 else { return false }
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        done += n
-    }
-    if sync { fsync(fd) }
+    let written = (try? writeAll(fd, bytes, on: tmp)) != nil && (!sync || retryingEINTR { fsync(fd) } == 0)
     close(fd)
-    guard done == bytes.count else {
+    guard written else {
         unlink(tmp)
         return false
     }

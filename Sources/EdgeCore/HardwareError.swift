@@ -38,10 +38,7 @@ public struct HardwareError: Error, Sendable, Equatable, CustomStringConvertible
     }
 
     /// `strerror` text for an errno.
-    public static func errnoText(_ code: Int32) -> String {
-        guard let cString = strerror(code) else { return "errno \(code)" }
-        return String(cString: cString)
-    }
+    public static func errnoText(_ code: Int32) -> String { errnoDescription(code) }
 
     static func hint(_ code: Int32) -> String? {
         switch code {

@@ -242,7 +242,8 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
     }
 
     // Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
-    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+    /// (year, month, day) of a day number since 1970-01-01.
+    public static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

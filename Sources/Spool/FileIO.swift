@@ -36,17 +36,14 @@ struct SpoolFile {
     let path: String
 
     func fail(_ call: String, _ code: Int32 = errno) -> SpoolError {
-        SpoolError(.io, path: path, "\(call) failed: \(HardwareError.errnoText(code))\(code == ENOSPC ? " (the disk is full)" : "")")
+        SpoolError(.io, path: path, "\(call) failed: \(errnoDescription(code))\(code == ENOSPC ? " (the disk is full)" : "")")
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
         var done = 0
         while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw fail("pread")
-            }
+            let n = retryingEINTR { pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            if n < 0 { throw fail("pread") }
             if n == 0 { break }
             done += n
         }
@@ -57,11 +54,8 @@ struct SpoolFile {
         if let code = SpoolFaultInjection.shared.take("pwrite") { throw fail("pwrite", code) }
         var done = 0
         while done < buffer.count {
-            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw fail("pwrite")
-            }
+            let n = retryingEINTR { pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            if n < 0 { throw fail("pwrite") }
             done += n
         }
     }
@@ -72,10 +66,7 @@ struct SpoolFile {
 
     func datasync() throws {
         if let code = SpoolFaultInjection.shared.take("fdatasync") { throw fail("fdatasync", code) }
-        while fdatasync(fd) != 0 {
-            if errno == EINTR { continue }
-            throw fail("fdatasync")
-        }
+        if retryingEINTR({ fdatasync(fd) }) != 0 { throw fail("fdatasync") }
     }
 
     func size() throws -> Int64 {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CCurlShim
+import EdgeCore
 
 /// A TCP connection, with TLS verified as for HTTPS when asked, made by libcurl (CONNECT_ONLY):
 /// for protocols of the agent's own over TCP (TagoTiP's raw binding). One thread uses it.
@@ -96,8 +97,7 @@ public final class UDPSocket {
     public func receive(timeoutMilliseconds: Int) throws(TransportError) -> [UInt8]? {
         guard fd >= 0 else { throw TransportError(kind: .reset, message: "not open") }
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        var n: Int32
-        repeat { n = poll(&p, 1, Int32(timeoutMilliseconds)) } while n < 0 && errno == EINTR
+        let n = retryingEINTR { poll(&p, 1, Int32(timeoutMilliseconds)) }
         guard n > 0 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 65_536)
         let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }

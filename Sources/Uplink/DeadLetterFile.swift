@@ -28,13 +28,10 @@ public final class DeadLetterFile: @unchecked Sendable {
         try lock.withLock {
             var st = stat()
             if stat(path, &st) == 0, Int64(st.st_size) > maxBytes { rename(path, path + ".1") }
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw HardwareError(device: path, operation: "open dead-letter file", errno: errno) }
+            let fd = try systemCall("open dead-letter file", on: path) { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
             defer { close(fd) }
-            let bytes = Array(line.utf8)
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n == bytes.count else { throw HardwareError(device: path, operation: "write dead-letter file", errno: errno) }
-            fdatasync(fd)
+            try writeAll(fd, Array(line.utf8), on: path)
+            _ = try systemCall("fdatasync", on: path) { fdatasync(fd) }
             written += 1
         }
     }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import EdgeCore
 import Spool
+import Uplink
 
 /// The MQTT uplink's per-reading work without the network: walking a spool file in place and
 /// writing each record's JSON (`ReadingJSONTranscoder`), against the general path (decode to a

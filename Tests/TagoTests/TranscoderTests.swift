@@ -1,5 +1,6 @@
 import Testing
 @testable import EdgeCore
+@testable import Uplink
 
 /// The transcoder must write exactly what the general path writes, or decline.
 @Suite struct TranscoderTests {

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EdgeCore
 
 /// Spool bytes straight to TagoIO JSON: the MQTT uplink's hot path.
 ///
