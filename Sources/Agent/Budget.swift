@@ -91,7 +91,7 @@ public func estimateBudget(_ config: AgentConfig, simulatedMilliseconds: Int64 =
     let transport = config.uplink.transport
     return BudgetReport(variables: lines, plan: config.device.plan, transport: transport, uploadIntervalMilliseconds: config.agent.uploadIntervalMilliseconds,
                         paramsIntervalMilliseconds: config.agent.paramsIntervalMilliseconds,
-                        batchSize: transport == .http ? config.uplink.batchSize : transport == .mqtt ? config.mqtt.batchSize : config.tagotip.batchSize)
+                        batchSize: transport == .http ? config.uplink.batchSize : transport == .mqtt ? config.mqtt.publishing.batchSize : config.tagotip.batchSize)
 }
 
 func sampleRecordBytes(variable: String, unit: String?) -> Int {

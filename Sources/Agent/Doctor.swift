@@ -183,9 +183,9 @@ public struct Doctor {
             }
         }
         if config.uplink.transport == .mqtt {
-            let m = config.mqtt
+            let m = config.mqtt.connection
             let target = "\(m.host):\(m.port)"
-            if m.insecure {
+            if m.tls?.insecure == true {
                 checks.append(DoctorCheck("mqtt", target, .warning, "TLS certificate verification is off ([mqtt] insecure = true)",
                                           fix: "remove `insecure = true`; for a private CA set [mqtt] ca_file"))
             }
@@ -196,7 +196,7 @@ public struct Doctor {
                 let c = try MQTTConnection(options: o)
                 try c.connect()
                 c.disconnect()
-                checks.append(DoctorCheck("mqtt", target, .ok, "the broker accepted the connection\(m.tls && !m.insecure ? ", TLS verified" : "")"))
+                checks.append(DoctorCheck("mqtt", target, .ok, "the broker accepted the connection\(m.tls.map { $0.insecure ? "" : ", TLS verified" } ?? "")"))
             } catch {
                 let fix: String
                 switch error.kind {
@@ -374,9 +374,9 @@ public struct Doctor {
         var fs = statvfs()
         guard statvfs(options.systemRoot + dir, &fs) == 0 else { return DoctorCheck("spool", dir, .warning, "cannot tell the free space: \(errnoDescription(errno))") }
         let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
-        let needed = max(0, config.spool.capacityBytes - existing)
+        let needed = max(0, config.spool.options.capacityBytes - existing)
         let margin = max(Int64(16 << 20), Int64(fs.f_blocks) * Int64(fs.f_frsize) / 20)  // 5 % of the file system, 16 MiB at least
-        var detail = "writable; capacity \(formatByteSize(config.spool.capacityBytes)), \(formatByteSize(free)) free"
+        var detail = "writable; capacity \(formatByteSize(config.spool.options.capacityBytes)), \(formatByteSize(free)) free"
         if existing > 0, let s = try? FileSpool(path: options.systemRoot + path, options: .init(readOnly: true)).stats {
             detail += "; \(s.recordCount) reading(s) waiting, \(s.dropped) dropped, \(s.damaged) damaged over its life"
         }

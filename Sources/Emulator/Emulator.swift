@@ -45,23 +45,23 @@ public final class Emulator: @unchecked Sendable {
     public let options: Options
     let lock = Lock()
     var devices: [String: EmuDevice] = [:]
-    private var deviceOrder: [String] = []
+    var deviceOrder: [String] = []
     var tokens: [String: EmuToken] = [:]
     var faults: EmulatorFaults
     let tip = TipServerState()
-    private var minute: Int64 = 0
-    private var routeCounts: [String: Int] = [:]
-    private var stats: [String: Int] = [:]
-    private var dirty = false
-    private lazy var resources = AccountResources(newID: { [unowned self] in newID() }, now: { SystemClock().now() })
-    private var idCounter: UInt64 = 0
-    private var rng: UInt64
-    private var server: HTTPServer?
+    var minute: Int64 = 0
+    var routeCounts: [String: Int] = [:]
+    var stats: [String: Int] = [:]
+    var dirty = false
+    lazy var resources = AccountResources(newID: { [unowned self] in newID() }, now: { SystemClock().now() })
+    var idCounter: UInt64 = 0
+    var rng: UInt64
+    var server: HTTPServer?
     /// Analyses run externally, listening on TagoIO's `analysis_trigger` channel: the analysis
     /// each stream is for, and its queue.
-    private var triggerStreams: [(analysis: String, events: EventQueue)] = []
+    var triggerStreams: [(analysis: String, events: EventQueue)] = []
     /// When each interval action last started its analyses (by action id).
-    private var intervalRuns: [String: Int64] = [:]
+    var intervalRuns: [String: Int64] = [:]
 
     public init(options: Options) throws {
         self.options = options
@@ -160,14 +160,14 @@ public final class Emulator: @unchecked Sendable {
 
     func now() -> Int64 { SystemClock().now().millisecondsSince1970 }
 
-    private func newID() -> String {
+    func newID() -> String {
         idCounter += 1
         rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
         let a = String(UInt64(now() / 1000), radix: 16), b = String(rng & 0xFFFF_FFFF_FFFF, radix: 16), c = String(idCounter, radix: 16)
         return String((a + String(repeating: "0", count: max(0, 8 - a.count))).prefix(8) + String((b + "000000000000").prefix(10)) + String(("000000" + c).suffix(6)))
     }
 
-    private func newToken() -> String {
+    func newToken() -> String {
         var out = ""
         for _ in 0..<4 {
             rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
@@ -177,7 +177,7 @@ public final class Emulator: @unchecked Sendable {
     }
 
     @discardableResult
-    private func makeDevice(name: String, type: String) -> EmuDevice {
+    func makeDevice(name: String, type: String) -> EmuDevice {
         let d = EmuDevice(id: newID(), name: name, type: type, createdAt: now())
         d.profile = resources.profileID
         devices[d.id] = d
@@ -274,7 +274,7 @@ public final class Emulator: @unchecked Sendable {
     }
 
     /// The route name used for rate limits and stats: `GET /device/params`.
-    private func routeName(_ r: ServerRequest) -> String {
+    func routeName(_ r: ServerRequest) -> String {
         let parts = r.path.split(separator: "/")
         if parts.first == "device", parts.count >= 2, parts[1] != "params", parts[1] != "token" {
             return "\(r.method) /device/{id}" + (parts.count > 2 ? "/" + parts[2...].joined(separator: "/").replacingIDs() : "")
@@ -283,7 +283,7 @@ public final class Emulator: @unchecked Sendable {
         return "\(r.method) \(r.path)"
     }
 
-    private func rateLimited(_ route: String) -> ServerAction? {
+    func rateLimited(_ route: String) -> ServerAction? {
         guard let limit = options.rateLimits[route] else { return nil }
         let window = max(options.rateWindowMilliseconds, 1)
         let m = now() / window
@@ -298,7 +298,7 @@ public final class Emulator: @unchecked Sendable {
         return fail(429, "Too many requests (Retry-After: \(wait))", headers: [("Retry-After", String(wait))])
     }
 
-    private func route(_ r: ServerRequest) -> ServerAction {
+    func route(_ r: ServerRequest) -> ServerAction {
         let route = routeName(r)
         count("route \(route)")
         if let limited = rateLimited(route) { return limited }
@@ -407,304 +407,7 @@ public final class Emulator: @unchecked Sendable {
 
     // MARK: Device API
 
-    private func body(_ r: ServerRequest) -> Result<JSONValue, Failure> {
-        do {
-            return .success(try JSONValue.parse(String(decoding: r.body, as: UTF8.self)))
-        } catch {
-            return .failure(Failure(status: 400, message: "Invalid JSON: \(error)"))
-        }
-    }
-
-    func insert(_ objects: [JSONValue], into device: EmuDevice) -> Result<Int, Failure> {
-        for (i, o) in objects.enumerated() {
-            if let problem = tagoDataObjectProblem(o) { return .failure(Failure(status: 400, message: "data[\(i)]: \(problem)")) }
-            if let poison = faults.rejectVariable, o["variable"]?.stringValue?.lowercased() == poison {
-                count("faults_rejected")
-                return .failure(Failure(status: 400, message: "data[\(i)]: variable '\(poison)' refused by the server's rules (emulated)"))
-            }
-        }
-        if device.type == "mutable", device.records.count + objects.count > options.mutableRecordLimit {
-            return .failure(Failure(status: 400, message: "The device has reached its limit of \(options.mutableRecordLimit) records"))
-        }
-        let t = now()
-        for o in objects {
-            let time = o["time"]?.stringValue.flatMap { Timestamp(iso8601: $0) }?.millisecondsSince1970 ?? t
-            var location = o["location"]
-            if let lat = location?["lat"]?.numberValue, let lng = location?["lng"]?.numberValue {
-                location = .object([("type", .string("Point")), ("coordinates", .array([.number(lng), .number(lat)]))])
-            }
-            device.records.append(EmuRecord(id: newID(), variable: (o["variable"]?.stringValue ?? "").lowercased(), value: o["value"] ?? .null,
-                                            unit: o["unit"]?.stringValue, group: (o["group"] ?? o["serie"])?.stringValue, time: time,
-                                            createdAt: t, location: location, metadata: o["metadata"]))
-        }
-        device.lastInput = t
-        count("records_inserted", objects.count)
-        dirty = true
-        // Actions whose condition the new data meets start their analyses, with it as the scope.
-        for (analyses, data) in resources.scriptActions(device: device.id, data: objects) {
-            for a in analyses { triggerAnalysis(a, scope: data) }
-        }
-        return .success(objects.count)
-    }
-
-    private func postData(_ r: ServerRequest, _ device: EmuDevice) -> ServerAction {
-        if r.body.count > tagoMaxRequestBytes {
-            return fail(413, "Payload too large: \(r.body.count) bytes; the limit is \(tagoMaxRequestBytes) bytes per request")
-        }
-        let parsed: JSONValue
-        switch body(r) {
-        case .success(let v): parsed = v
-        case .failure(let f): return fail(f.status, f.message)
-        }
-        let objects: [JSONValue]
-        switch parsed {
-        case .array(let items): objects = items
-        case .object: objects = [parsed]
-        default: return fail(400, "Expected a data object or an array of them")
-        }
-        switch insert(objects, into: device) {
-        case .success(let n): return ok(.string("\(n) Data Added"))
-        case .failure(let f): return fail(f.status, f.message)
-        }
-    }
-
-    /// Records matching the filters, newest first unless `ordination=ascending`.
-    private func select(_ r: ServerRequest, _ device: EmuDevice, defaultQty: Int = 15) -> [Int] {
-        var variables = Set(r.queryValues("variable") + r.queryValues("variables") + r.queryValues("variables[]"))
-        for (k, v) in r.query where k.hasPrefix("variables[") { variables.insert(v) }
-        variables = Set(variables.map { $0.lowercased() })
-        let ids = Set(r.queryValues("id") + r.queryValues("ids") + r.query.filter { $0.0.hasPrefix("ids[") }.map(\.1))
-        let groups = Set(r.queryValues("group") + r.queryValues("groups") + r.queryValues("serie"))
-        let start = r.queryValue("start_date").flatMap { Timestamp(iso8601: $0) }?.millisecondsSince1970
-        let end = r.queryValue("end_date").flatMap { Timestamp(iso8601: $0) }?.millisecondsSince1970
-        var idx = device.records.indices.filter { i in
-            let rec = device.records[i]
-            if !variables.isEmpty && !variables.contains(rec.variable) { return false }
-            if !ids.isEmpty && !ids.contains(rec.id) { return false }
-            if !groups.isEmpty && !(rec.group.map(groups.contains) ?? false) { return false }
-            if let start, rec.time < start { return false }
-            if let end, rec.time > end { return false }
-            return true
-        }
-        let ascending = r.queryValue("ordination") == "ascending"
-        idx.sort { a, b in
-            let (x, y) = (device.records[a], device.records[b])
-            if x.time != y.time { return ascending ? x.time < y.time : x.time > y.time }
-            return ascending ? a < b : a > b
-        }
-        // Negative or absurd values are clamped, as TagoIO does, never trusted as offsets.
-        let skip = min(max(Int(r.queryValue("skip") ?? "") ?? 0, 0), idx.count)
-        let qty = ids.isEmpty ? (Int(r.queryValue("qty") ?? "") ?? defaultQty) : ids.count
-        return Array(idx.dropFirst(skip).prefix(max(qty, 0)))
-    }
-
-    private func getData(_ r: ServerRequest, _ device: EmuDevice) -> ServerAction {
-        let details = r.queryValue("details") == "true"
-        let query = r.queryValue("query")
-        func records(_ idx: [Int]) -> JSONValue { .array(idx.map { device.records[$0].json(device: device.id, details: details) }) }
-        switch query {
-        case nil, "defaultQ":
-            return ok(records(select(r, device)))
-        case "last_item", "last_value", "last_location", "last_insert":
-            var q = r
-            q.query.removeAll { $0.0 == "qty" || $0.0 == "ordination" }
-            return ok(records(Array(select(q, device, defaultQty: Int.max).prefix(1))))
-        case "first_item", "first_value", "first_location", "first_insert":
-            var q = r
-            q.query.removeAll { $0.0 == "qty" || $0.0 == "ordination" }
-            q.query.append(("ordination", "ascending"))
-            return ok(records(Array(select(q, device, defaultQty: Int.max).prefix(1))))
-        case "count", "min", "max", "avg", "sum":
-            var q = r
-            q.query.removeAll { $0.0 == "qty" }
-            let idx = select(q, device, defaultQty: Int.max)
-            let values = idx.compactMap { device.records[$0].value.numberValue }
-            switch query {
-            case "count": return ok(.number(Double(idx.count)))
-            case "sum": return ok(.number(values.reduce(0, +)))
-            case "avg": return ok(values.isEmpty ? .null : .number(values.reduce(0, +) / Double(values.count)))
-            case "min": return ok(values.min().map { .number($0) } ?? .null)
-            default: return ok(values.max().map { .number($0) } ?? .null)
-            }
-        default:
-            return fail(400, "query '\(query ?? "")' is not emulated; use last_item, first_item, count, min, max, avg, sum or none")
-        }
-    }
-
-    private func putData(_ r: ServerRequest, _ device: EmuDevice) -> ServerAction {
-        guard device.type == "mutable" else { return fail(400, "Immutable devices cannot be edited") }
-        guard case .success(let parsed) = body(r), let items = parsed.arrayValue ?? (parsed.objectValue != nil ? [parsed] : nil) else {
-            return fail(400, "Expected an array of {id, value, …}")
-        }
-        var updated = 0
-        for item in items {
-            guard let id = item["id"]?.stringValue, let i = device.records.firstIndex(where: { $0.id == id }) else { continue }
-            if let v = item["value"] { device.records[i].value = v }
-            if let u = item["unit"]?.stringValue { device.records[i].unit = u }
-            if let g = item["group"]?.stringValue { device.records[i].group = g }
-            if let t = item["time"]?.stringValue.flatMap({ Timestamp(iso8601: $0) }) { device.records[i].time = t.millisecondsSince1970 }
-            if let m = item["metadata"] { device.records[i].metadata = m }
-            if let l = item["location"] { device.records[i].location = l }
-            updated += 1
-        }
-        dirty = true
-        return ok(.string("\(updated) item(s) updated"))
-    }
-
-    private func deleteData(_ r: ServerRequest, _ device: EmuDevice) -> ServerAction {
-        guard device.type == "mutable" else { return fail(400, "Immutable devices cannot have data removed") }
-        var q = r
-        var idx: [Int]
-        if r.queryValue("query") == "last_item" || r.queryValue("query") == "first_item" {
-            let first = r.queryValue("query") == "first_item"
-            q.query.removeAll { $0.0 == "query" || $0.0 == "qty" || $0.0 == "ordination" }
-            q.query.append(("ordination", first ? "ascending" : "descending"))
-            idx = Array(select(q, device, defaultQty: Int.max).prefix(1))
-        } else {
-            idx = select(q, device)
-        }
-        let doomed = Set(idx)
-        device.records = device.records.enumerated().filter { !doomed.contains($0.offset) }.map(\.element)
-        dirty = true
-        return ok(.string("\(doomed.count) Data Removed"))
-    }
-
-    // MARK: Account API
-
-    private func account(_ r: ServerRequest, _ parts: [String]) -> ServerAction {
-        switch (r.method, parts.count) {
-        case ("GET", 1): return listDevices(r)
-        case ("POST", 1): return createDevice(r)
-        case ("POST", 2) where parts[1] == "token": return createToken(r)
-        case ("GET", 3) where parts[1] == "token":
-            return ok(.array(tokens.values.filter { $0.deviceID == parts[2] }.sorted { $0.createdAt > $1.createdAt }.map(\.json)))
-        case ("DELETE", 3) where parts[1] == "token":
-            guard tokens.removeValue(forKey: parts[2]) != nil else { return fail(404, "Token not found") }
-            dirty = true
-            return ok(.string("Token Successfully Removed"))
-        default: break
-        }
-        guard parts.count >= 2, let device = devices[parts[1]] else { return fail(404, "Device not found") }
-        switch (r.method, parts.count) {
-        case ("GET", 2): return ok(device.json)
-        case ("PUT", 2):
-            guard case .success(let v) = body(r) else { return fail(400, "Invalid JSON") }
-            device.updatedAt = now()
-            if let n = v["name"]?.stringValue { device.name = n }
-            if let a = v["active"]?.boolValue { device.active = a }
-            if let vis = v["visible"]?.boolValue { device.visible = vis }
-            if let tags = v["tags"]?.arrayValue { device.tags = tags.compactMap { t in t["key"]?.stringValue.map { ($0, t["value"]?.stringValue ?? "") } } }
-            dirty = true
-            return ok(.string("Successfully Updated"))
-        case ("DELETE", 2):
-            devices[device.id] = nil
-            deviceOrder.removeAll { $0 == device.id }
-            for (k, t) in tokens where t.deviceID == device.id { tokens[k] = nil }
-            dirty = true
-            return ok(.string("Successfully Removed"))
-        case ("GET", 3) where parts[2] == "data_amount":
-            return ok(.number(Double(device.records.count)))
-        case ("GET", 3) where parts[2] == "params":
-            let filter = r.queryValue("sent_status")
-            return ok(.array(device.params.filter { filter == nil || String($0.sent) == filter }.map(\.json)))
-        case ("POST", 3) where parts[2] == "params":
-            guard case .success(let v) = body(r) else { return fail(400, "Invalid JSON") }
-            for p in v.arrayValue ?? [v] {
-                guard let key = p["key"]?.stringValue, !key.isEmpty else { return fail(400, "Each param needs a key") }
-                let value: String = p["value"]?.stringValue ?? p["value"].map { v in v.numberValue.map(JSONValue.format) ?? v.serialized } ?? ""
-                let sent = p["sent"]?.boolValue ?? false
-                if let id = p["id"]?.stringValue, let i = device.params.firstIndex(where: { $0.id == id }) {
-                    device.params[i].key = key
-                    device.params[i].value = value
-                    device.params[i].sent = sent
-                } else {
-                    guard device.params.count < 60 else { return fail(400, "A device holds at most 60 configuration params") }
-                    device.params.append(EmuParam(id: newID(), key: key, value: value, sent: sent))
-                }
-            }
-            dirty = true
-            return ok(.string("Params Successfully Updated"))
-        case ("DELETE", 4) where parts[2] == "params":
-            guard let i = device.params.firstIndex(where: { $0.id == parts[3] }) else { return fail(404, "Param not found") }
-            device.params.remove(at: i)
-            dirty = true
-            return ok(.string("Successfully Removed"))
-        default:
-            return fail(405, "\(r.method) \(r.path) is not emulated")
-        }
-    }
-
-    private func listDevices(_ r: ServerRequest) -> ServerAction {
-        let page = max(Int(r.queryValue("page") ?? "1") ?? 1, 1)
-        let amount = min(max(Int(r.queryValue("amount") ?? "20") ?? 20, 1), 10_000)
-        var fields = r.queryValues("fields[]") + r.queryValues("fields")
-        for (k, v) in r.query where k.hasPrefix("fields[") && k != "fields[]" { fields.append(v) }
-        if fields.isEmpty { fields = ["id", "name"] }
-        var list = deviceOrder.compactMap { devices[$0] }
-        if let name = r.queryValue("filter[name]") {
-            let pattern = name.lowercased()
-            list = list.filter { wildcardMatch(pattern, $0.name.lowercased()) }
-        }
-        var i = 0
-        while let key = r.queryValue("filter[tags][\(i)][key]") {
-            let value = r.queryValue("filter[tags][\(i)][value]")
-            list = list.filter { d in d.tags.contains { $0.0 == key && (value == nil || $0.1 == value) } }
-            i += 1
-        }
-        let order = (r.queryValue("orderBy") ?? "name,asc").split(separator: ",")
-        let descending = order.count > 1 && order[1] == "desc"
-        if order.first == "name" {
-            list.sort { descending ? $0.name > $1.name : $0.name < $1.name }
-        } else if order.first == "created_at" {
-            list.sort { descending ? $0.createdAt > $1.createdAt : $0.createdAt < $1.createdAt }
-        }
-        let pageItems = list.dropFirst(pageOffset(page: page, amount: amount, count: list.count)).prefix(amount)
-        return ok(.array(pageItems.map { d in
-            guard case .object(let all) = d.json else { return .null }
-            return .object(all.filter { fields.contains($0.0) })
-        }))
-    }
-
-    private func createDevice(_ r: ServerRequest) -> ServerAction {
-        guard case .success(let v) = body(r), let name = v["name"]?.stringValue, !name.isEmpty else {
-            return fail(400, "A device needs a name")
-        }
-        let type = v["type"]?.stringValue ?? "mutable"
-        guard type == "mutable" || type == "immutable" else { return fail(400, "type must be mutable or immutable") }
-        let d = makeDevice(name: name, type: type)
-        d.tags = (v["tags"]?.arrayValue ?? []).compactMap { t in t["key"]?.stringValue.map { ($0, t["value"]?.stringValue ?? "") } }
-        d.serial = v["serie_number"]?.stringValue
-        d.network = v["network"]?.stringValue
-        d.connector = v["connector"]?.stringValue
-        if let a = v["active"]?.boolValue { d.active = a }
-        for p in v["configuration_params"]?.arrayValue ?? [] {
-            if let key = p["key"]?.stringValue {
-                let value = p["value"]?.stringValue ?? p["value"].map { v in v.numberValue.map(JSONValue.format) ?? v.boolValue.map { $0 ? "true" : "false" } ?? "" } ?? ""
-                d.params.append(EmuParam(id: newID(), key: key, value: value, sent: p["sent"]?.boolValue ?? false))
-            }
-        }
-        let token = newToken()
-        tokens[token] = EmuToken(token: token, name: "Default", permission: "full", deviceID: d.id, expire: "never", createdAt: now())
-        count("devices_created")
-        return ok(.object([("device_id", .string(d.id)), ("bucket_id", .string(d.id)), ("token", .string(token))]), status: 201)
-    }
-
-    private func createToken(_ r: ServerRequest) -> ServerAction {
-        guard case .success(let v) = body(r), let deviceID = v["device"]?.stringValue, devices[deviceID] != nil else {
-            return fail(400, "A token needs an existing device")
-        }
-        let permission = v["permission"]?.stringValue ?? "full"
-        guard ["full", "write", "read"].contains(permission) else { return fail(400, "permission must be full, write or read") }
-        let token = newToken()
-        let expire = v["expire_time"]?.stringValue ?? "never"
-        tokens[token] = EmuToken(token: token, name: v["name"]?.stringValue ?? "token", permission: permission, deviceID: deviceID, expire: expire, createdAt: now())
-        dirty = true
-        return ok(.object([("token", .string(token)), ("permission", .string(permission)), ("expire_date", expire == "never" ? .null : .string(expire))]))
-    }
-
-    // MARK: control and persistence
-
-    private func control(_ r: ServerRequest) -> ServerAction {
+    func control(_ r: ServerRequest) -> ServerAction {
         switch (r.method, r.path) {
         case ("GET", "/_emulator/stats"):
             return lock.withLock {
@@ -733,7 +436,7 @@ public final class Emulator: @unchecked Sendable {
         }
     }
 
-    private func load(_ dir: String) throws {
+    func load(_ dir: String) throws {
         _ = mkdir(dir, 0o700)
         guard let text = try? readTextFile(dir + "/state.json", limit: 1 << 30), let state = try? JSONValue.parse(text) else { return }
         for entry in state["devices"]?.arrayValue ?? [] {

@@ -31,7 +31,7 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Settings of one MQTT connection.
-public struct MQTTOptions: Sendable {
+public struct MQTTOptions: Sendable, Equatable {
     public var host = "127.0.0.1"
     public var port = 1883
     public var clientID = "tagoedge"
@@ -43,7 +43,17 @@ public struct MQTTOptions: Sendable {
     /// TLS when set.
     public var tls: TLSOptions?
     /// The last will: published by the broker if this client vanishes.
-    public var will: (topic: String, payload: String, retain: Bool)?
+    public struct Will: Sendable, Equatable {
+        public var topic: String
+        public var payload: String
+        public var retain: Bool
+        public init(topic: String, payload: String, retain: Bool) {
+            self.topic = topic
+            self.payload = payload
+            self.retain = retain
+        }
+    }
+    public var will: Will?
     public var connectTimeoutMilliseconds = 10_000
     /// Acknowledge the broker's TCP segments at once instead of after the delayed-ACK timer.
     /// A broker that leaves Nagle's algorithm on (mosquitto's default) holds back each PUBACK
@@ -52,7 +62,7 @@ public struct MQTTOptions: Sendable {
     /// would wait for the timer.
     public var quickAck = true
 
-    public struct TLSOptions: Sendable {
+    public struct TLSOptions: Sendable, Equatable {
         /// A CA bundle; nil uses the operating system's store.
         public var caFile: String?
         public var certFile: String?

@@ -5,6 +5,10 @@ import Musl
 #endif
 import EdgeCore
 
+// One file of about 950 lines, on purpose: the ring's state (head, tail, the trail of walks, the
+// cursor, what is pending and what is durable) is private to `FileSpool`, and every method here
+// keeps its invariants; split across files it would have to be visible to the whole module.
+
 /// A persistent, bounded, crash-safe ring buffer of records in one preallocated file
 /// (format: `SpoolFormat`).
 ///
@@ -21,7 +25,7 @@ import EdgeCore
 /// sync point the tail of the write is padded to a 512-byte sector so no later write touches a
 /// sector holding committed records. One writer at a time: the file is locked (flock) while open.
 public final class FileSpool: Spool {
-    public struct Options: Sendable {
+    public struct Options: Sendable, Equatable {
         public var capacityBytes: Int64
         public var sync: SpoolSyncMode
         public var syncIntervalMilliseconds: Int64

@@ -6,10 +6,8 @@ public struct UplinkPolicy: Sendable, Equatable {
     /// Readings per `POST /data` at most (the body also stays under TagoIO's 200 kB).
     public var maxRecords = 500
     public var maxBytes = tagoMaxRequestBytes
-    /// Exponential backoff with full jitter on transport errors and 5xx: a random wait in
-    /// [0, min(cap, base × 2^attempt)].
-    public var backoffBaseMilliseconds: Int64 = 1_000
-    public var backoffCapMilliseconds: Int64 = 120_000
+    /// On transport errors and 5xx.
+    public var backoff = Backoff()
     /// After 401/403: keep every reading, wait this long, and say so loudly.
     public var authBackoffMilliseconds: Int64 = 300_000
 
@@ -72,7 +70,7 @@ public final class HTTPUplink {
     /// Full-jitter backoff for the current attempt, then counts the attempt.
     func backoff() -> Int64 {
         defer { attempt += 1 }
-        return fullJitterBackoff(attempt: attempt, baseMilliseconds: policy.backoffBaseMilliseconds, capMilliseconds: policy.backoffCapMilliseconds, random: random)
+        return fullJitterBackoff(attempt: attempt, baseMilliseconds: policy.backoff.baseMilliseconds, capMilliseconds: policy.backoff.capMilliseconds, random: random)
     }
 
     /// Peeks one batch, sends it, and acknowledges what TagoIO accepted.
@@ -192,6 +190,21 @@ public final class HTTPUplink {
     private func millisecondsToNextMinute() -> Int64 {
         let now = clock.now().millisecondsSince1970
         return 60_000 - now % 60_000 + 100
+    }
+}
+
+/// How long an uplink waits after a failure that may pass: exponential backoff with full jitter,
+/// a random wait in [0, min(cap, base × 2^attempt)]. One for every uplink, set by `[uplink]`
+/// `backoff_base` and `backoff_cap`.
+public struct Backoff: Sendable, Equatable {
+    public var baseMilliseconds: Int64 = 1_000
+    public var capMilliseconds: Int64 = 120_000
+
+    public init() {}
+
+    public init(baseMilliseconds: Int64, capMilliseconds: Int64) {
+        self.baseMilliseconds = baseMilliseconds
+        self.capMilliseconds = capMilliseconds
     }
 }
 

@@ -6,7 +6,7 @@ import MQTT
 import TagoKit
 
 /// How the MQTT uplink publishes.
-public struct MQTTUplinkSettings: Sendable {
+public struct MQTTUplinkSettings: Sendable, Equatable {
     /// `tago/data/post` by default. (TagoTiP has an uplink of its own: `TagoTiPUplink`.)
     public var topic = "tago/data/post"
     /// Readings per message at most.
@@ -15,8 +15,7 @@ public struct MQTTUplinkSettings: Sendable {
     public var maxPayloadBytes = 65_536
     /// Messages published and not yet acknowledged (PUBACK), at most.
     public var inflightWindow = 10
-    public var backoffBaseMilliseconds: Int64 = 1_000
-    public var backoffCapMilliseconds: Int64 = 120_000
+    public var backoff = Backoff()
     public var authBackoffMilliseconds: Int64 = 300_000
     /// `online` on connect; the broker publishes `offline` (last will) if the gateway vanishes.
     public var statusTopic: String?
@@ -72,7 +71,7 @@ public final class MQTTUplink {
         self.clock = clock
         self.random = random
         var o = options
-        if let status = settings.statusTopic { o.will = (status, "offline", settings.statusRetain) }
+        if let status = settings.statusTopic { o.will = MQTTOptions.Will(topic: status, payload: "offline", retain: settings.statusRetain) }
         self.options = o
         self.topic = settings.topic
     }
@@ -87,7 +86,7 @@ public final class MQTTUplink {
 
     private func backoff() -> Int64 {
         defer { attempt += 1 }
-        return fullJitterBackoff(attempt: attempt, baseMilliseconds: settings.backoffBaseMilliseconds, capMilliseconds: settings.backoffCapMilliseconds, random: random)
+        return fullJitterBackoff(attempt: attempt, baseMilliseconds: settings.backoff.baseMilliseconds, capMilliseconds: settings.backoff.capMilliseconds, random: random)
     }
 
     private func dropConnection(_ reason: String, kind: UplinkStep.WaitKind, wait: Int64) {

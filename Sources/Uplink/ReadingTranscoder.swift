@@ -7,6 +7,9 @@ import Darwin
 #endif
 import EdgeCore
 
+// One file of about 600 lines, on purpose: one hot loop and the tables it uses, which must write
+// byte for byte what the general path writes (TranscoderTests); it is read as a whole.
+
 /// Spool bytes straight to TagoIO JSON: the MQTT uplink's hot path.
 ///
 /// `append(encoded:to:)` writes byte for byte what `ReadingCodec.decode(bytes)?.appendDataObjectJSON(to:)`

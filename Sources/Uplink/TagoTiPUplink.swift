@@ -14,8 +14,7 @@ public struct TagoTiPUplinkSettings: Sendable {
     public var ackTimeoutMilliseconds: Int64 = 10_000
     /// Sends of one message before the connection is dropped and made again.
     public var maxAttempts = 3
-    public var backoffBaseMilliseconds: Int64 = 1_000
-    public var backoffCapMilliseconds: Int64 = 120_000
+    public var backoff = Backoff()
     /// After `invalid_token`, `auth_failed`, `device_not_found` or a refused login.
     public var authBackoffMilliseconds: Int64 = 300_000
     /// Where the `!N` counter's reserved ceiling is kept across restarts.
@@ -353,7 +352,7 @@ public final class TagoTiPUplink: Uplink {
     }
 
     private func backOff(_ reason: String, kind: UplinkStep.WaitKind) -> UplinkStep {
-        let wait = fullJitterBackoff(attempt: attempt, baseMilliseconds: settings.backoffBaseMilliseconds, capMilliseconds: settings.backoffCapMilliseconds, random: random)
+        let wait = fullJitterBackoff(attempt: attempt, baseMilliseconds: settings.backoff.baseMilliseconds, capMilliseconds: settings.backoff.capMilliseconds, random: random)
         attempt += 1
         nextTry = clock.nanoseconds() + UInt64(max(wait, 0)) * 1_000_000
         waitReason = reason

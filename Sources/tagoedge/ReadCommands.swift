@@ -153,7 +153,7 @@ struct CheckConfig: ParsableCommand {
             } else {
                 for w in config.warnings { printError("warning: \(w)") }
                 let simulated = config.sensors.filter { $0.simulate != nil }.count
-                print("\(file): valid: \(config.sensors.count) sensor(s)\(simulated > 0 ? ", \(simulated) simulated" : ""), uplink \(config.uplink.transport.rawValue) to \(config.uplink.transport == .http ? config.device.api : config.uplink.transport == .tagotip ? config.tagotip.url : "\(config.mqtt.host):\(config.mqtt.port)")")
+                print("\(file): valid: \(config.sensors.count) sensor(s)\(simulated > 0 ? ", \(simulated) simulated" : ""), uplink \(config.uplink.transport.rawValue) to \(config.uplink.transport == .http ? config.device.api : config.uplink.transport == .tagotip ? config.tagotip.url : "\(config.mqtt.connection.host):\(config.mqtt.connection.port)")")
             }
         } catch {
             if json {

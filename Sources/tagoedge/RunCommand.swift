@@ -67,7 +67,7 @@ struct Run: ParsableCommand {
         let sensors = agentConfig.sensors.filter(\.enabled).count
         let target = switch agentConfig.uplink.transport {
         case .http: agentConfig.device.api
-        case .mqtt: "mqtt://\(agentConfig.mqtt.host):\(agentConfig.mqtt.port)"
+        case .mqtt: "mqtt://\(agentConfig.mqtt.connection.host):\(agentConfig.mqtt.connection.port)"
         case .tagotip: "TagoTiP \(agentConfig.tagotip.url) as \(agentConfig.tagotip.serial ?? "")"
         }
         print("tagoedge \(TagoEdge.version): \(sensors) sensor(s), spool \(agentConfig.spool.path), uploading to \(target)")

@@ -83,20 +83,17 @@ struct SpoolCommand: ParsableCommand {
         @Option(name: .shortAndLong, help: "Take sync mode and capacity from this configuration file.") var config: String?
 
         func run() throws {
-            var settings = SpoolSettings()
-            if let config { settings = try AgentConfig.load(path: config).spool }
+            var options = FileSpool.Options()
+            if let config { options = try AgentConfig.load(path: config).spool.options }
             if let sync {
-                guard let mode = SpoolSettings.Sync(rawValue: sync) else { throw ValidationError("--sync must be always, batch or none") }
-                settings.sync = mode
+                guard let mode = SpoolSyncMode(rawValue: sync) else { throw ValidationError("--sync must be always, batch or none") }
+                options.sync = mode
             }
             if let capacity {
                 guard let bytes = parseByteSize(capacity), bytes >= 64 << 10 else { throw ValidationError("--capacity '\(capacity)' is not a size of at least 64KiB") }
-                settings.capacityBytes = bytes
+                options.capacityBytes = bytes
             }
-            let mode = SpoolSyncMode(rawValue: settings.sync.rawValue) ?? .batch
-            let spool = try FileSpool(path: path, options: .init(capacityBytes: settings.capacityBytes, sync: mode,
-                                                                 syncIntervalMilliseconds: settings.syncIntervalMilliseconds,
-                                                                 policy: SpoolFullPolicy(rawValue: settings.full) ?? .dropOldest))
+            let spool = try FileSpool(path: path, options: options)
             for note in [spool.openReport.reason, spool.openReport.capacityNote].compactMap({ $0 }) { printError("note: \(note)") }
             let clock = SystemClock()
             var waiting: [UInt64] = []
@@ -115,8 +112,8 @@ struct SpoolCommand: ParsableCommand {
                     let reading = try dataObjectToReading(JSONValue.parse(line), now: clock.now())
                     guard let seqs = try spool.append([ReadingCodec.encode(reading)]) else { continue }
                     waiting.append(seqs.upperBound)
-                    if mode == .batch { try spool.flushIfDue() }
-                    report(through: mode == .none ? UInt64.max : spool.stats.durableThrough)
+                    if options.sync == .batch { try spool.flushIfDue() }
+                    report(through: options.sync == .none ? UInt64.max : spool.stats.durableThrough)
                 } catch let e as JSONParseError {
                     rejected += 1
                     printError("stdin line \(lineNumber): not JSON: \(e)")

@@ -42,9 +42,9 @@ func configErrors(_ text: String) -> [ConfigError] {
         let c = try AgentConfig.parse("[[sensor]]\nname = \"env\"\ndriver = \"bme280\"\n", file: "x.toml")
         #expect(c.device.api == "https://api.tago.io")
         #expect(c.uplink.transport == .http)
-        #expect(c.mqtt.topic == "tago/data/post")
-        #expect(c.spool.capacityBytes == 64 * 1024 * 1024)
-        #expect(c.spool.sync == .batch)
+        #expect(c.mqtt.publishing.topic == "tago/data/post")
+        #expect(c.spool.options.capacityBytes == 64 * 1024 * 1024)
+        #expect(c.spool.options.sync == .batch)
         #expect(c.sensors[0].bus == 1)
         #expect(c.sensors[0].address == 0x76)
         #expect(c.sensors[0].intervalMilliseconds == 10_000)
@@ -169,8 +169,8 @@ func configErrors(_ text: String) -> [ConfigError] {
     @Test func defaultsAndTagoTiP() throws {
         let plain = try AgentConfig.parse("[uplink]\ntransport = \"mqtt\"\n[mqtt]\nhost = \"broker.local\"\nport = 8883\nca_file = \"/etc/ssl/broker-ca.pem\"\n", file: "m.toml")
         #expect(plain.mqtt.tls)
-        #expect(plain.mqtt.username == "Token")
-        #expect(plain.mqtt.topic == "tago/data/post")
+        #expect(plain.mqtt.connection.username == "Token")
+        #expect(plain.mqtt.publishing.topic == "tago/data/post")
         // The first versions' TagoTiP config is read as the TagoTiP uplink over that broker.
         let legacy = try AgentConfig.parse("[device]\ntoken = \"env:T\"\n[uplink]\ntransport = \"mqtt\"\n[mqtt]\nformat = \"tagotip\"\nserial = \"gw-7\"\nhost = \"mqtt.tip.us-e1.tago.io\"\nport = 8883\ntls = true\n", file: "m.toml")
         #expect(legacy.uplink.transport == .tagotip)

@@ -361,7 +361,7 @@ final class LogLines: @unchecked Sendable {
         for name in ["raspberry-pi.toml", "bench.toml"] {
             let config = try AgentConfig.load(path: repositoryRoot + "/config/" + name)
             #expect(config.warnings.allSatisfy { !$0.description.contains("UNENCRYPTED") }, "\(name)")
-            #expect(config.mqtt.tls || ConfigLoader.isLoopback(config.mqtt.host), "\(name)")
+            #expect(config.mqtt.tls || ConfigLoader.isLoopback(config.mqtt.connection.host), "\(name)")
         }
     }
 }

@@ -60,8 +60,8 @@ func run(_ uplink: MQTTUplink, _ sub: Subscriber, expected: Int, seconds: Double
         var settings = MQTTUplinkSettings()
         settings.batchSize = 20
         settings.inflightWindow = 5
-        settings.backoffBaseMilliseconds = 50
-        settings.backoffCapMilliseconds = 300
+        settings.backoff.baseMilliseconds = 50
+        settings.backoff.capMilliseconds = 300
         let uplink = MQTTUplink(spool: spool, options: broker.options(), settings: settings, deadLetters: deadLetters())
         var restarted = false
         run(uplink, sub, expected: 3000, seconds: 30) { _ in
@@ -462,8 +462,8 @@ func runQuiet(_ path: String, _ arguments: [String]) throws -> Int32 {
         var settings = MQTTUplinkSettings()
         settings.batchSize = 20
         settings.inflightWindow = 5
-        settings.backoffBaseMilliseconds = 100
-        settings.backoffCapMilliseconds = 500
+        settings.backoff.baseMilliseconds = 100
+        settings.backoff.capMilliseconds = 500
         let uplink = MQTTUplink(spool: spool, options: options, settings: settings, deadLetters: deadLetters())
         let drop = PacketDrop(port: broker.port)
         defer { drop.stop() }
@@ -519,8 +519,8 @@ func runQuiet(_ path: String, _ arguments: [String]) throws -> Int32 {
         try spool.append(readings(1...600))
         var policy = UplinkPolicy()
         policy.maxRecords = 50
-        policy.backoffBaseMilliseconds = 100
-        policy.backoffCapMilliseconds = 500
+        policy.backoff.baseMilliseconds = 100
+        policy.backoff.capMilliseconds = 500
         let uplink = HTTPUplink(spool: spool, device: device, deadLetters: deadLetters(), policy: policy)
         let drop = PacketDrop(port: Int(port))
         defer { drop.stop() }

@@ -46,8 +46,8 @@ final class TipBroker {
         var settings = TagoTiPUplinkSettings()
         settings.serial = Self.serial
         settings.counterFile = counterFile ?? dir + "/counter"
-        settings.backoffBaseMilliseconds = 10
-        settings.backoffCapMilliseconds = 50
+        settings.backoff.baseMilliseconds = 10
+        settings.backoff.capMilliseconds = 50
         settings.ackTimeoutMilliseconds = 2_000
         let transport = TipMQTTTransport(options: broker.options(), authorizationToken: token, serial: Self.serial)
         return TagoTiPUplink(spool: spool, transport: transport, settings: settings, deadLetters: DeadLetterFile(path: dir + "/dead.jsonl"))

@@ -17,8 +17,8 @@ import Uplink
         var settings = TagoTiPUplinkSettings()
         settings.serial = LocalTago.serial
         settings.counterFile = dir + "/counter"
-        settings.backoffBaseMilliseconds = 10
-        settings.backoffCapMilliseconds = 20
+        settings.backoff.baseMilliseconds = 10
+        settings.backoff.capMilliseconds = 20
         configure(&settings)
         let transport = TipHTTPTransport(baseURL: "http://127.0.0.1:\(tago.port)", authorizationToken: token, serial: LocalTago.serial, http: http ?? tago.http)
         return TagoTiPUplink(spool: spool, transport: transport, settings: settings, deadLetters: DeadLetterFile(path: dir + "/dead.jsonl"))

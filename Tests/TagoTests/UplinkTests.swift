@@ -42,8 +42,8 @@ func drain(_ uplink: HTTPUplink, limit: Int = 2_000, maxSleepMilliseconds: Int64
         try spool.append(counterReadings(1...1000))
         var policy = UplinkPolicy()
         policy.maxRecords = 100
-        policy.backoffBaseMilliseconds = 20
-        policy.backoffCapMilliseconds = 200
+        policy.backoff.baseMilliseconds = 20
+        policy.backoff.capMilliseconds = 200
         let up = uplink(tago, spool: spool, policy: policy)
         try tago.faults("error-rate=1")
         var waits = 0
@@ -68,8 +68,8 @@ func drain(_ uplink: HTTPUplink, limit: Int = 2_000, maxSleepMilliseconds: Int64
         try spool.append(counterReadings(1...2000))
         var policy = UplinkPolicy()
         policy.maxRecords = 50
-        policy.backoffBaseMilliseconds = 5
-        policy.backoffCapMilliseconds = 20
+        policy.backoff.baseMilliseconds = 5
+        policy.backoff.capMilliseconds = 20
         let up = uplink(tago, spool: spool, policy: policy)
         try tago.faults("drop-response-rate=0.3")
         drain(up, limit: 10_000)
@@ -134,8 +134,8 @@ func drain(_ uplink: HTTPUplink, limit: Int = 2_000, maxSleepMilliseconds: Int64
         let spool = MemorySpool(capacityBytes: 1 << 20)
         try spool.append(counterReadings(1...20))
         var policy = UplinkPolicy()
-        policy.backoffBaseMilliseconds = 50
-        policy.backoffCapMilliseconds = 100
+        policy.backoff.baseMilliseconds = 50
+        policy.backoff.capMilliseconds = 100
         let up = uplink(tago, spool: spool, policy: policy)
         try tago.faults("blackhole=1s")
         guard case .wait(_, let reason, .transient) = up.step() else { Issue.record("a black hole did not time out"); return }
@@ -175,8 +175,8 @@ func drain(_ uplink: HTTPUplink, limit: Int = 2_000, maxSleepMilliseconds: Int64
     @Test func backoffIsExponentialWithFullJitter() throws {
         let tago = try LocalTago()
         var policy = UplinkPolicy()
-        policy.backoffBaseMilliseconds = 100
-        policy.backoffCapMilliseconds = 1_000
+        policy.backoff.baseMilliseconds = 100
+        policy.backoff.capMilliseconds = 1_000
         var draws: [Double] = [1, 1, 1, 1, 1, 0.5, 0]
         let up = HTTPUplink(spool: MemorySpool(capacityBytes: 1 << 20), device: tago.device, deadLetters: DeadLetterFile(path: deadLetterPath()),
                             policy: policy, random: { draws.removeFirst() })

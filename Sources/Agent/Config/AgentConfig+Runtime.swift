@@ -23,23 +23,8 @@ extension AgentConfig {
 
     /// The broker connection of the `[mqtt]` table; by TagoIO's convention the token is the password.
     public func mqttOptions(token: String) -> MQTTOptions {
-        let m = mqtt
-        var options = MQTTOptions()
-        options.host = m.host
-        options.port = m.port
-        options.clientID = m.clientID ?? "tagoedge-\(hostName())"
-        options.username = m.username
+        var options = mqtt.connection
         options.password = token
-        options.keepaliveSeconds = m.keepaliveSeconds
-        options.cleanSession = m.cleanSession
-        if m.tls {
-            var tls = MQTTOptions.TLSOptions()
-            tls.caFile = m.caFile
-            tls.certFile = m.certFile
-            tls.keyFile = m.keyFile
-            tls.insecure = m.insecure
-            options.tls = tls
-        }
         return options
     }
 
@@ -47,22 +32,14 @@ extension AgentConfig {
     public var uplinkPolicy: UplinkPolicy {
         var policy = UplinkPolicy()
         policy.maxRecords = uplink.batchSize
-        policy.backoffBaseMilliseconds = uplink.backoffBaseMilliseconds
-        policy.backoffCapMilliseconds = uplink.backoffCapMilliseconds
+        policy.backoff = uplink.backoff
         return policy
     }
 
     /// What the MQTT uplink publishes, where, and how it retries.
     public var mqttUplinkSettings: MQTTUplinkSettings {
-        var settings = MQTTUplinkSettings()
-        settings.topic = mqtt.topic
-        settings.batchSize = mqtt.batchSize
-        settings.inflightWindow = mqtt.inflight
-        settings.maxPayloadBytes = mqtt.maxPayloadBytes
-        settings.statusTopic = mqtt.statusTopic
-        settings.downlinkTopic = mqtt.downlinkTopic
-        settings.backoffBaseMilliseconds = uplink.backoffBaseMilliseconds
-        settings.backoffCapMilliseconds = uplink.backoffCapMilliseconds
+        var settings = mqtt.publishing
+        settings.backoff = uplink.backoff
         return settings
     }
 }
@@ -74,8 +51,7 @@ extension AgentConfig {
         settings.serial = tagotip.serial ?? "tagoedge"
         settings.maxReadings = tagotip.batchSize
         settings.ackTimeoutMilliseconds = tagotip.ackTimeoutMilliseconds
-        settings.backoffBaseMilliseconds = uplink.backoffBaseMilliseconds
-        settings.backoffCapMilliseconds = uplink.backoffCapMilliseconds
+        settings.backoff = uplink.backoff
         settings.counterFile = spool.path + ".tagotip-counter"
         return settings
     }
@@ -94,8 +70,8 @@ extension AgentConfig {
             var options = MQTTOptions()
             options.host = e.host
             options.port = e.port
-            options.clientID = mqtt.clientID ?? "tagoedge-\(hostName())"
-            options.keepaliveSeconds = mqtt.keepaliveSeconds
+            options.clientID = mqtt.connection.clientID
+            options.keepaliveSeconds = mqtt.connection.keepaliveSeconds
             if e.tls {
                 var tls = MQTTOptions.TLSOptions()
                 tls.caFile = tagotip.caFile
@@ -128,14 +104,6 @@ extension TagoTiPSettings {
             throw TokenError(description: "the TagoTiP/S key in \(key) is not 32 hex characters (AES-128)")
         }
         return bytes
-    }
-}
-
-extension SpoolSettings {
-    /// The spool file's options.
-    public var options: FileSpool.Options {
-        FileSpool.Options(capacityBytes: capacityBytes, sync: SpoolSyncMode(rawValue: sync.rawValue) ?? .batch,
-                          syncIntervalMilliseconds: syncIntervalMilliseconds, policy: SpoolFullPolicy(rawValue: full) ?? .dropOldest)
     }
 }
 

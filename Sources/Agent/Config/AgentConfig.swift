@@ -2,6 +2,9 @@ import EdgeCore
 import TagoKit
 import Hardware
 import Sensors
+import Uplink
+import MQTT
+import Spool
 
 /// Where the device token comes from. The token itself is never printed.
 public enum TokenSource: Sendable, Equatable, CustomStringConvertible {
@@ -37,8 +40,7 @@ public struct UplinkSettings: Sendable, Equatable {
     public var transport = Transport.http
     /// Readings per request at most (HTTP; the body also stays under 200 kB).
     public var batchSize = 500
-    public var backoffBaseMilliseconds: Int64 = 1_000
-    public var backoffCapMilliseconds: Int64 = 120_000
+    public var backoff = Backoff()
     public var timeoutMilliseconds: Int64 = 30_000
     public var connectTimeoutMilliseconds: Int64 = 10_000
     /// A CA bundle to trust in addition to (instead of) the system's.
@@ -49,29 +51,27 @@ public struct UplinkSettings: Sendable, Equatable {
     public var deadLetter: String?
 }
 
+/// `[mqtt]`: the broker connection and what is published, held in the types the MQTT uplink
+/// takes (their defaults are the table's), and the payload format.
 public struct MQTTSettings: Sendable, Equatable {
     public enum Format: String, Sendable, CaseIterable { case json, tagotip }
-    public var host = "127.0.0.1"
-    public var port = 1883
-    /// `{serial}` is replaced by `serial` (TagoTiP: `$tip/{serial}/push`).
-    public var topic = "tago/data/post"
+    /// Host, port, client id (default `tagoedge-<hostname>`), username (TagoIO's convention:
+    /// `Token`), keepalive, clean session and TLS. The password, the device token, is set when the
+    /// agent starts (`AgentConfig.mqttOptions(token:)`), never here.
+    public var connection: MQTTOptions = {
+        var o = MQTTOptions()
+        o.clientID = "tagoedge-\(hostName())"
+        o.username = "Token"
+        return o
+    }()
+    /// Topic, batch size, in-flight window, largest payload, status and downlink topics.
+    public var publishing = MQTTUplinkSettings()
     public var format = Format.json
-    public var clientID: String?
-    /// TagoIO's convention: username `Token`, password the device token (`[device] token`).
-    public var username = "Token"
-    public var keepaliveSeconds = 60
-    public var cleanSession = true
-    public var tls = false
-    public var caFile: String?
-    public var certFile: String?
-    public var keyFile: String?
-    public var insecure = false
-    public var batchSize = 100
-    public var inflight = 10
-    public var maxPayloadBytes = 65_536
+    /// The device serial (the deprecated `format = "tagotip"`).
     public var serial: String?
-    public var statusTopic: String?
-    public var downlinkTopic: String?
+
+    /// TLS on: `tls = true`, or a CA or a client certificate given.
+    public var tls: Bool { connection.tls != nil }
 }
 
 /// `[tagotip]`: TagoIO's device protocol (spec tago-io/tagotip), over MQTT or HTTP.
@@ -117,14 +117,10 @@ public struct TagoTiPSettings: Sendable, Equatable {
 }
 
 public struct SpoolSettings: Sendable, Equatable {
-    public enum Sync: String, Sendable, CaseIterable { case always, batch, none }
     public var path = "/var/lib/tagoedge/spool"
-    public var capacityBytes: Int64 = 64 * 1024 * 1024
-    public var sync = Sync.batch
-    /// Group-commit interval under `batch`; also how often acknowledgements reach the header.
-    public var syncIntervalMilliseconds: Int64 = 1000
-    /// `drop-oldest` or `reject-newest`.
-    public var full = "drop-oldest"
+    /// `capacity`, `sync`, `sync_interval` and `full`: the spool's own options, whose defaults are
+    /// the table's.
+    public var options = FileSpool.Options()
 
     public init() {}
 }

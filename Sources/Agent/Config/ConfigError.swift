@@ -37,6 +37,8 @@ struct TableReader {
     let path: String
     let file: String
     private(set) var used: Set<String> = []
+    /// Every key asked for, present or not, in order: the keys valid here.
+    private(set) var asked: [String] = []
     var errors: [ConfigError] = []
 
     init(_ table: TOMLTable, path: String, file: String) {
@@ -53,6 +55,7 @@ struct TableReader {
 
     mutating func node(_ key: String) -> TOMLNode? {
         used.insert(key)
+        if !asked.contains(key) { asked.append(key) }
         return table[key]
     }
 

@@ -76,7 +76,7 @@ public final class RuntimeContext: @unchecked Sendable {
             // Under sync = "always" the append returned after fdatasync: say so, for the power-cut
             // test (scripts/gateway-test --power-cuts) and for whoever debugs a lost reading.
             if let last = range?.upperBound {
-                log(.debug, "spool: readings appended through seq \(last)" + (config.spool.sync == .always ? ", durable" : ", not yet durable"))
+                log(.debug, "spool: readings appended through seq \(last)" + (config.spool.options.sync == .always ? ", durable" : ", not yet durable"))
             }
             update {
                 if sampled { $0.sampled += readings.count }

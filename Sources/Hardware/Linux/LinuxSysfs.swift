@@ -14,8 +14,13 @@ public final class LinuxSysfs: SysfsReader {
         self.root = root
     }
 
+    /// A kernel file is hardware's: its failures are `HardwareError`s (with their hints).
     public func readText(_ path: String) throws -> String {
-        try readTextFile(root + path, limit: 1 << 20)
+        do {
+            return try readTextFile(root + path, limit: 1 << 20)
+        } catch {
+            throw HardwareError(device: error.subject, operation: error.operation, errno: error.errno, detail: error.detail)
+        }
     }
 
     public func list(_ path: String) throws -> [String] {
