@@ -187,7 +187,7 @@ public final class MQTTConnection {
         if rc == MOSQ_ERR_ERRNO.rawValue && errnoCode == ETIMEDOUT { throw timedOut }
         if isHandshakeFailure(rc, errno: errnoCode) { throw handshakeFailed(rc, errno: errnoCode, target: target) }
         if rc == MOSQ_ERR_ERRNO.rawValue {
-            throw MQTTError(kind: .connection, code: rc, operation: "connect to \(target)", message: HardwareError.errnoText(errnoCode))
+            throw MQTTError(kind: .connection, code: rc, operation: "connect to \(target)", message: errnoDescription(errnoCode))
         }
         try check(rc, "connect to \(target)")
         connackCode = -1
@@ -220,7 +220,7 @@ public final class MQTTConnection {
     }
 
     private func handshakeFailed(_ rc: Int32, errno code: Int32, target: String) -> MQTTError {
-        let detail = rc == MOSQ_ERR_ERRNO.rawValue ? HardwareError.errnoText(code) : String(cString: mosquitto_strerror(rc))
+        let detail = rc == MOSQ_ERR_ERRNO.rawValue ? errnoDescription(code) : String(cString: mosquitto_strerror(rc))
         return MQTTError(kind: .tls, code: rc, operation: "connect to \(target)",
                          message: "TLS handshake failed (is the broker's certificate signed by the configured CA, and for this host name?; libmosquitto: \(detail))")
     }
