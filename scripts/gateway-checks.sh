@@ -159,6 +159,44 @@ systemctl daemon-reload
 systemctl restart tagoedge
 systemd-run --unit=emulator3 --quiet $(command -v tagoedge) emulator --port 8480 --device-token "$token" --rate-limit none
 
+# 4c. The disk under the spool fails (a dying SD card): device-mapper's error target answers every
+# read and write with EIO for 30 s, then the disk comes back. The agent must stay up, say so in a
+# few lines (not one per append), and append again once the disk is back.
+if insmod /payload/modules/dm-mod.ko 2>/dev/null || [ -e /dev/mapper/control ]; then
+    sectors=$(blockdev --getsz /dev/vdc)
+    dmsetup create faulty --table "0 $sectors linear /dev/vdc 0"
+    # (No journal, errors=continue: the file system goes on after a failed write, as the spool must.)
+    mkfs.ext4 -q -F -O ^has_journal /dev/mapper/faulty
+    mkdir -p /var/lib/tagoedge/faulty && mount -o errors=continue /dev/mapper/faulty /var/lib/tagoedge/faulty
+    chown tagoedge:tagoedge /var/lib/tagoedge/faulty
+    sed -e 's#^path = .*#path = "/var/lib/tagoedge/faulty/spool"#' -e 's#^sync = .*#sync = "always"#' /payload/tagoedge.toml > /etc/tagoedge/tagoedge.toml
+    systemctl restart tagoedge
+    sleep 8
+    since=$(date +%s)
+    dmsetup suspend faulty && dmsetup load faulty --table "0 $sectors error" && dmsetup resume faulty
+    sleep 30
+    eio=$(journalctl -u tagoedge --no-pager -q --since "@$since" | grep -c "spool.*Input/output error")
+    failing_state=$(systemctl is-active tagoedge)
+    dmsetup suspend faulty && dmsetup load faulty --table "0 $sectors linear /dev/vdc 0" && dmsetup resume faulty
+    again=""
+    for i in $(seq 1 30); do
+        again=$(journalctl -u tagoedge --no-pager -q --since "@$since" | grep -m1 "appends work again")
+        [ -n "$again" ] && break
+        sleep 1
+    done
+    restarts=$(systemctl show -p NRestarts --value tagoedge)
+    if [ "$failing_state" = active ] && [ "$restarts" = 0 ] && [ "$eio" -ge 1 ] && [ "$eio" -le 3 ] && [ -n "$again" ]; then
+        ok "a spool disk failing with EIO for 30 s: the agent stays up, says so $eio time(s), and appends again once it is back"
+    else
+        fail "failing disk" "state $failing_state, NRestarts=$restarts, $eio EIO line(s) logged, recovery: ${again:-not logged}"
+    fi
+    install -m 0640 -o root -g tagoedge /payload/tagoedge.toml /etc/tagoedge/tagoedge.toml
+    systemctl restart tagoedge
+    umount /var/lib/tagoedge/faulty 2>/dev/null; rmdir /var/lib/tagoedge/faulty 2>/dev/null; dmsetup remove faulty 2>/dev/null
+else
+    fail "failing disk" "device-mapper is not available in the guest"
+fi
+
 # 5. Upgrade: the spool and the config stay, the service runs again.
 spool_before=$(stat -c %i /var/lib/tagoedge/spool 2>/dev/null)
 if dpkg -i /payload/tagoedge-upgrade.deb > /tmp/dpkg-up.log 2>&1; then

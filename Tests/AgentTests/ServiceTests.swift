@@ -421,3 +421,38 @@ final class LogLines: @unchecked Sendable {
         #expect(run.log.joined().contains("***"))
     }
 }
+
+/// A disk that fails every append (EIO from a dying SD card, a full disk): said once, then at
+/// most once a minute with a count, and once when appends work again. Before: one error line a
+/// failed append, every round of every sensor, into a journal that may be on the same card.
+@Suite struct SpoolFailureLogTests {
+    @Test func aFailingSpoolIsLoggedOnceAMinuteAndItsRecoveryOnce() throws {
+        let clock = ManualClock()
+        // A spool that refuses new readings once full; acknowledging frees it.
+        let spool = MemorySpool(capacityBytes: 8192, policy: .rejectNewest)
+        final class Lines: @unchecked Sendable {
+            let lock = Lock()
+            var all: [String] = []
+        }
+        let lines = Lines()
+        let config = try AgentConfig.parse("[[sensor]]\nname = \"env\"\ndriver = \"board\"\nzone = 0\n", file: "x.toml")
+        let context = RuntimeContext(config: config, spool: spool, clock: clock, clockGuard: ClockGuard(mode: .trust, wall: clock, monotonic: clock),
+                                     remote: RemoteSettings(path: nil, sensors: ["env"]), log: { level, line in
+                                         if level <= .warning { lines.lock.withLock { lines.all.append(line) } }
+                                     })
+        let reading = { Reading(variable: "t", value: .number(1), time: clock.now()) }
+        while context.spoolReadings([reading()], sampled: true) { }
+        for _ in 0..<300 {  // 30 s of failures, ten a second
+            clock.advance(milliseconds: 100)
+            context.spoolReadings([reading()], sampled: true)
+        }
+        #expect(lines.lock.withLock { lines.all.count } == 1, "\(lines.lock.withLock { lines.all })")
+        clock.advance(milliseconds: 31_000)
+        context.spoolReadings([reading()], sampled: true)
+        #expect(lines.lock.withLock { lines.all.count } == 2)
+        #expect(lines.lock.withLock { lines.all.last ?? "" }.contains("(300 more failed since the last message)"))
+        try spool.acknowledge(through: spool.stats.newestSeq ?? 0)
+        #expect(context.spoolReadings([reading()], sampled: true))
+        #expect(lines.lock.withLock { lines.all.last ?? "" } == "spool: appends work again (302 failed before)")
+    }
+}

@@ -43,6 +43,7 @@ public final class RuntimeContext: @unchecked Sendable {
     private let logSink: @Sendable (LogLevel, String) -> Void
     private let lock = Lock()
     private var counters = AgentCounters()
+    private var spoolFailures = RepeatedFailure()
 
     public init(config: AgentConfig, spool: Spool, clock: MonotonicClock & WallClock, clockGuard: ClockGuard, remote: RemoteSettings,
                 log: @escaping @Sendable (LogLevel, String) -> Void) {
@@ -83,10 +84,44 @@ public final class RuntimeContext: @unchecked Sendable {
                 $0.spooled += readings.count
                 if remember { for r in readings { $0.lastReadings[r.variable] = r } }
             }
+            if let failed = lock.withLock({ spoolFailures.succeeded() }) {
+                log(.warning, "spool: appends work again (\(failed) failed before)")
+            }
             return true
         } catch {
-            log(.error, "spool: \(error)")
+            // A failing disk fails every append: said once, then at most once a minute with a count
+            // (the journal may live on the same SD card).
+            let (say, quiet) = lock.withLock { spoolFailures.failed(now: clock.nanoseconds()) }
+            if say { log(.error, "spool: \(error)" + (quiet > 0 ? " (\(quiet) more failed since the last message)" : "")) }
             return false
         }
+    }
+}
+
+/// A failure that repeats (every append to a failing disk): said the first time, then at most
+/// once per `every` nanoseconds with the count of those not said, and its end said once.
+struct RepeatedFailure {
+    var every: UInt64 = 60_000_000_000
+    private(set) var failures = 0
+    private var quiet = 0
+    private var lastSaid: UInt64?
+
+    /// Whether to say this failure, and how many went unsaid since the last one said.
+    mutating func failed(now: UInt64) -> (say: Bool, quiet: Int) {
+        failures += 1
+        if let last = lastSaid, now &- last < every {
+            quiet += 1
+            return (false, 0)
+        }
+        defer { quiet = 0 }
+        lastSaid = now
+        return (true, quiet)
+    }
+
+    /// After failures, how many there were (once); nil when nothing was failing.
+    mutating func succeeded() -> Int? {
+        guard failures > 0 else { return nil }
+        defer { failures = 0; quiet = 0; lastSaid = nil }
+        return failures
     }
 }
