@@ -173,11 +173,14 @@ if insmod /payload/modules/dm-mod.ko 2>/dev/null || [ -e /dev/mapper/control ]; 
     systemctl restart tagoedge
     sleep 8
     since=$(date +%s)
-    dmsetup suspend faulty && dmsetup load faulty --table "0 $sectors error" && dmsetup resume faulty
+    # (Tables swapped without flushing: a flush through the error target would fail the switch.)
+    swap_table() { dmsetup load faulty --table "$1" && dmsetup suspend --noflush faulty && dmsetup resume faulty; }
+    swap_table "0 $sectors error"
     sleep 30
     eio=$(journalctl -u tagoedge --no-pager -q --since "@$since" | grep -c "spool.*Input/output error")
     failing_state=$(systemctl is-active tagoedge)
-    dmsetup suspend faulty && dmsetup load faulty --table "0 $sectors linear /dev/vdc 0" && dmsetup resume faulty
+    swap_table "0 $sectors linear /dev/vdc 0"
+    table_after=$(dmsetup table faulty | awk '{print $3}')
     again=""
     for i in $(seq 1 30); do
         again=$(journalctl -u tagoedge --no-pager -q --since "@$since" | grep -m1 "appends work again")
@@ -188,7 +191,7 @@ if insmod /payload/modules/dm-mod.ko 2>/dev/null || [ -e /dev/mapper/control ]; 
     if [ "$failing_state" = active ] && [ "$restarts" = 0 ] && [ "$eio" -ge 1 ] && [ "$eio" -le 3 ] && [ -n "$again" ]; then
         ok "a spool disk failing with EIO for 30 s: the agent stays up, says so $eio time(s), and appends again once it is back"
     else
-        fail "failing disk" "state $failing_state, NRestarts=$restarts, $eio EIO line(s) logged, recovery: ${again:-not logged}"
+        fail "failing disk" "state $failing_state, NRestarts=$restarts, $eio EIO line(s) logged, recovery: ${again:-not logged} (table after: $table_after; $(journalctl -u tagoedge --no-pager -q --since "@$since" | grep spool | tail -2 | tr '\n' ' '))"
     fi
     install -m 0640 -o root -g tagoedge /payload/tagoedge.toml /etc/tagoedge/tagoedge.toml
     systemctl restart tagoedge

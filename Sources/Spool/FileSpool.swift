@@ -343,10 +343,12 @@ public final class FileSpool: Spool {
             var at = tail
             var skipped = 0
             let most = Int((dataEnd - SpoolFormat.dataStart) / Int64(SpoolFormat.frameHeader))
+            var lastEnd = tail
             while reachable + misplaced <= most, let r = try nextRecord(from: at, damage: &skipped) {
                 at = end(of: r)
                 if r.seq > last && r.seq <= maxSeq {
                     last = r.seq
+                    lastEnd = at
                     reachable += 1
                     if r.seq == maxSeq { break }
                     continue
@@ -364,6 +366,14 @@ public final class FileSpool: Spool {
             damaged += misplaced + (live - reachable)
             count = reachable
             live = reachable
+            // The ring ends after the last record the walk reached (another copy of the newest
+            // elsewhere must not put the head, where appends go, inside the live records; found
+            // by the fuzzer: an append overwrote the oldest live record).
+            if reachable > 0 {
+                head = lastEnd
+                newestSeq = last
+                used = ringDistance(from: tail, to: head, full: true)
+            }
         }
         header.damaged += UInt64(damaged)
         damageCountedThrough = maxSeq

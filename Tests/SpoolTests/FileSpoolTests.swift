@@ -258,15 +258,17 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
     /// recovery was not handed out and gone after a reopen: zeroed bytes inside a sector were
     /// taken for padding (the records after them, to the head, skipped), and a stray wrap marker
     /// before the head sent every walk round to it until the step limit.
-    @Test(arguments: ["fuzz-append-lost.spool", "fuzz-append-lost-2.spool"])
+    @Test(arguments: ["fuzz-append-lost.spool", "fuzz-append-lost-2.spool", "fuzz-append-lost-3.spool"])
     func anAppendAfterRecoverySurvivesAReopen(fixture: String) throws {
         let (s, dir) = try open(fixture)
         defer { removeTree(dir) }
+        let before = framesIn(dir + "/spool")
         let appended = try #require(try s.append([[1, 2, 3]]))
-        #expect(try seqs(s).last == appended.upperBound)
+        #expect(try seqs(s).last == appended.upperBound, "in the file before: \(before)")
         try s.close()
         let again = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 16 << 10), clock: ManualClock())
-        #expect(try seqs(again).contains(appended.upperBound))
+        let handed = try seqs(again)
+        #expect(handed.contains(appended.upperBound), "before: \(before); after: \(framesIn(dir + "/spool")); handed out \(handed), \(again.stats)")
     }
 
     @Test func wrappedRingRecoversInOrder() throws {
