@@ -348,7 +348,7 @@ public final class FileSpool: Spool {
                 at = end(of: r)
                 if r.seq > last && r.seq <= maxSeq {
                     last = r.seq
-                    lastEnd = at
+                    lastEnd = r.offset + r.size  // (not wrapped to the start: as an append leaves it)
                     reachable += 1
                     if r.seq == maxSeq { break }
                     continue

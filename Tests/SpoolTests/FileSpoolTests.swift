@@ -258,7 +258,7 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
     /// recovery was not handed out and gone after a reopen: zeroed bytes inside a sector were
     /// taken for padding (the records after them, to the head, skipped), and a stray wrap marker
     /// before the head sent every walk round to it until the step limit.
-    @Test(arguments: ["fuzz-append-lost.spool", "fuzz-append-lost-2.spool", "fuzz-append-lost-3.spool"])
+    @Test(arguments: ["fuzz-append-lost.spool", "fuzz-append-lost-2.spool", "fuzz-append-lost-3.spool", "fuzz-append-lost-4.spool"])
     func anAppendAfterRecoverySurvivesAReopen(fixture: String) throws {
         let (s, dir) = try open(fixture)
         defer { removeTree(dir) }
