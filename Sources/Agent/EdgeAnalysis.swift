@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import EdgeCore
+import TagoKit
 import Hardware
 
 /// An analysis run at the edge, after TagoIO's analysis model: a program gets a `context`

@@ -55,3 +55,21 @@ public func tagoReadingProblem(_ r: Reading) -> String? {
     }
     return nil
 }
+
+/// TagoIO's rules for a variable name: 1 to 100 characters, no spaces and none of `* ? ! < > . - = $`.
+/// Returns nil if valid, or why not. (TagoIO stores names lowercased.)
+public func tagoVariableNameProblem(_ name: String) -> String? {
+    var count = 0
+    for b in name.utf8 {
+        switch b {
+        case UInt8(ascii: " "), UInt8(ascii: "*"), UInt8(ascii: "?"), UInt8(ascii: "!"), UInt8(ascii: "<"), UInt8(ascii: ">"),
+             UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "="), UInt8(ascii: "$"):
+            return "contains '\(Character(Unicode.Scalar(b)))', which TagoIO does not allow in variable names (no spaces or * ? ! < > . - = $)"
+        default:
+            if b & 0xC0 != 0x80 { count += 1 }  // count characters, not bytes
+        }
+    }
+    if count == 0 { return "is empty" }
+    if count > 100 { return "is \(count) characters long; TagoIO allows at most 100" }
+    return nil
+}

@@ -99,16 +99,6 @@ import Testing
         #expect(parseByteSize("lots") == nil)
         #expect(parseByteSize("12parsecs") == nil)
     }
-
-    @Test func tagoVariableNames() {
-        #expect(tagoVariableNameProblem("env_temperature") == nil)
-        #expect(tagoVariableNameProblem("env-temperature") != nil)
-        #expect(tagoVariableNameProblem("a b") != nil)
-        #expect(tagoVariableNameProblem("x.y") != nil)
-        #expect(tagoVariableNameProblem("") != nil)
-        #expect(tagoVariableNameProblem(String(repeating: "a", count: 101)) != nil)
-        #expect(tagoVariableNameProblem(String(repeating: "a", count: 100)) == nil)
-    }
 }
 
 @Suite struct ErrorTextTests {

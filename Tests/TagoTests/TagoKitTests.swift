@@ -194,3 +194,16 @@ import Emulator
         #expect(try tago.account.devices(name: "twice").count == 2)
     }
 }
+
+/// TagoIO's rules for what it stores.
+@Suite struct TagoNamingTests {
+    @Test func tagoVariableNames() {
+        #expect(tagoVariableNameProblem("env_temperature") == nil)
+        #expect(tagoVariableNameProblem("env-temperature") != nil)
+        #expect(tagoVariableNameProblem("a b") != nil)
+        #expect(tagoVariableNameProblem("x.y") != nil)
+        #expect(tagoVariableNameProblem("") != nil)
+        #expect(tagoVariableNameProblem(String(repeating: "a", count: 101)) != nil)
+        #expect(tagoVariableNameProblem(String(repeating: "a", count: 100)) == nil)
+    }
+}
