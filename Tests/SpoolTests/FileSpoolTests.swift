@@ -258,17 +258,27 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
     /// recovery was not handed out and gone after a reopen: zeroed bytes inside a sector were
     /// taken for padding (the records after them, to the head, skipped), and a stray wrap marker
     /// before the head sent every walk round to it until the step limit.
-    @Test(arguments: ["fuzz-append-lost.spool", "fuzz-append-lost-2.spool", "fuzz-append-lost-3.spool", "fuzz-append-lost-4.spool"])
+    @Test(arguments: ["fuzz-append-lost.spool", "fuzz-append-lost-2.spool", "fuzz-append-lost-3.spool", "fuzz-append-lost-4.spool", "fuzz-append-lost-5.spool"])
     func anAppendAfterRecoverySurvivesAReopen(fixture: String) throws {
         let (s, dir) = try open(fixture)
         defer { removeTree(dir) }
         let before = framesIn(dir + "/spool")
+        let opened = "\(s.stats) \(s.openReport) handed \(try seqs(s)) then \(framesIn(dir + "/spool"))"
         let appended = try #require(try s.append([[1, 2, 3]]))
         #expect(try seqs(s).last == appended.upperBound, "in the file before: \(before)")
         try s.close()
         let again = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 16 << 10), clock: ManualClock())
         let handed = try seqs(again)
-        #expect(handed.contains(appended.upperBound), "before: \(before); after: \(framesIn(dir + "/spool")); handed out \(handed), \(again.stats)")
+        let message: Comment = "before: \(before); opened: \(opened); after: \(framesIn(dir + "/spool")); handed out \(handed), \(again.stats)"
+        if fixture == "fuzz-append-lost-5.spool" {
+            // Open (#19): a file a few bytes longer than its last whole sector, both header copies
+            // damaged: the first open's ring ends at the sector (records in the tail bytes are
+            // outside it, and their sequence numbers are given again), the reopen's ring is the
+            // configured size and takes them in. Found by `scripts/fuzz spool` at the session's end.
+            withKnownIssue { #expect(handed.contains(appended.upperBound), message) }
+        } else {
+            #expect(handed.contains(appended.upperBound), message)
+        }
     }
 
     @Test func wrappedRingRecoversInOrder() throws {
