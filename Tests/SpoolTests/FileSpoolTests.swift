@@ -269,7 +269,7 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
         try s.close()
         let again = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 16 << 10), clock: ManualClock())
         let handed = try seqs(again)
-        let message: Comment = "before: \(before); opened: \(opened); after: \(framesIn(dir + "/spool")); handed out \(handed), \(again.stats)"
+        let message: Comment = "before: \(before); opened: \(opened); after: \(framesIn(dir + "/spool")); handed out \(handed), \(again.stats) \(again.openReport)"
         if fixture == "fuzz-append-lost-5.spool" {
             // Open (#19): a file a few bytes longer than its last whole sector, both header copies
             // damaged: the first open's ring ends at the sector (records in the tail bytes are
