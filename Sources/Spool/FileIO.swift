@@ -12,19 +12,20 @@ final class SpoolFaultInjection: @unchecked Sendable {
     private let lock = Lock()
     private var pending: [String: [Int32]] = [:]
 
-    /// The next `count` calls of `call` fail with `code`.
-    func fail(_ call: String, with code: Int32, times count: Int = 1) {
-        lock.withLock { pending[call, default: []] += Array(repeating: code, count: count) }
+    /// The next `count` calls of `call` on the spool at `path` fail with `code` (per path: tests
+    /// of other spools running meanwhile are not touched).
+    func fail(_ call: String, with code: Int32, times count: Int = 1, path: String) {
+        lock.withLock { pending[call + " " + path, default: []] += Array(repeating: code, count: count) }
     }
 
     func clear() { lock.withLock { pending = [:] } }
 
-    /// The errno the next `call` must fail with, if any.
-    func take(_ call: String) -> Int32? {
+    /// The errno the next `call` on `path` must fail with, if any.
+    func take(_ call: String, path: String) -> Int32? {
         lock.withLock {
-            guard var list = pending[call], !list.isEmpty else { return nil }
+            guard !pending.isEmpty, var list = pending[call + " " + path], !list.isEmpty else { return nil }
             let code = list.removeFirst()
-            pending[call] = list
+            pending[call + " " + path] = list
             return code
         }
     }
@@ -51,7 +52,7 @@ struct SpoolFile {
     }
 
     func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws {
-        if let code = SpoolFaultInjection.shared.take("pwrite") { throw fail("pwrite", code) }
+        if let code = SpoolFaultInjection.shared.take("pwrite", path: path) { throw fail("pwrite", code) }
         var done = 0
         while done < buffer.count {
             let n = retryingEINTR { pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done)) }
@@ -65,7 +66,7 @@ struct SpoolFile {
     }
 
     func datasync() throws {
-        if let code = SpoolFaultInjection.shared.take("fdatasync") { throw fail("fdatasync", code) }
+        if let code = SpoolFaultInjection.shared.take("fdatasync", path: path) { throw fail("fdatasync", code) }
         if retryingEINTR({ fdatasync(fd) }) != 0 { throw fail("fdatasync") }
     }
 

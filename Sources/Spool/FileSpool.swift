@@ -218,6 +218,9 @@ public final class FileSpool: Spool {
             switch slot {
             case .valid(let h):
                 ours = true
+                // A copy claiming more than the file and the configuration is not a candidate:
+                // the other copy may be sound (found by the fuzzer).
+                guard h.capacity <= max(size, capacity) else { continue }
                 if best == nil || h.generation > best!.0.generation { best = (h, i) }
             case .futureVersion(let v):
                 return .setAside("written by a newer TagoEdge (spool format version \(v); this build reads version \(SpoolFormat.version))")
@@ -227,12 +230,15 @@ public final class FileSpool: Spool {
                 break
             }
         }
-        if let best, best.0.capacity <= max(size, capacity) { return .header(best.0, slot: best.1, damaged: false) }
+        if let best { return .header(best.0, slot: best.1, damaged: false) }
         guard ours else { return .setAside("not a TagoEdge spool (no header)") }
         // Both header copies are damaged (or claim too much) but the file is ours: recover by
         // scanning with safe defaults.
-        return .header(SpoolFormat.Header(capacity: max(SpoolFormat.dataStart + 16 * SpoolFormat.sector, size / SpoolFormat.sector * SpoolFormat.sector)),
-                       slot: 1, damaged: true)
+        // The file's last bytes count, up to a whole sector: records there are inside the ring
+        // (rounded down, they were outside it, and their sequence numbers were given again).
+        let whole = size / SpoolFormat.sector * SpoolFormat.sector
+        let roundedUp = whole < size ? whole + SpoolFormat.sector : whole
+        return .header(SpoolFormat.Header(capacity: max(SpoolFormat.dataStart + 16 * SpoolFormat.sector, roundedUp)), slot: 1, damaged: true)
     }
 
     /// Scans the whole data region for intact records and rebuilds the ring. Every intact record

@@ -270,15 +270,7 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
         let again = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 16 << 10), clock: ManualClock())
         let handed = try seqs(again)
         let message: Comment = "before: \(before); opened: \(opened); after: \(framesIn(dir + "/spool")); handed out \(handed), \(again.stats) \(again.openReport)"
-        if fixture == "fuzz-append-lost-5.spool" {
-            // Open (#19): a file a few bytes longer than its last whole sector, both header copies
-            // damaged: the first open's ring ends at the sector (records in the tail bytes are
-            // outside it, and their sequence numbers are given again), the reopen's ring is the
-            // configured size and takes them in. Found by `scripts/fuzz spool` at the session's end.
-            withKnownIssue { #expect(handed.contains(appended.upperBound), message) }
-        } else {
-            #expect(handed.contains(appended.upperBound), message)
-        }
+        #expect(handed.contains(appended.upperBound), message)
     }
 
     @Test func wrappedRingRecoversInOrder() throws {

@@ -26,7 +26,7 @@ import Glibc
         // Unsynced, so no sector padding follows a failed frame: the next frames must go right after it.
         let spool = try FileSpool(path: path, options: FileSpool.Options(capacityBytes: 1 << 20, sync: .none))
         try spool.append((1...3).map(payload))
-        SpoolFaultInjection.shared.fail("pwrite", with: EIO)
+        SpoolFaultInjection.shared.fail("pwrite", with: EIO, path: path)
         #expect { try spool.append([payload(4)]) } throws: { "\($0)".contains("pwrite failed") && "\($0)".contains(path) }
         try spool.append((5...7).map(payload))
         try spool.close()
@@ -44,7 +44,7 @@ import Glibc
         let spool = try FileSpool(path: path, options: FileSpool.Options(capacityBytes: 1 << 20, sync: .always))
         try spool.append([payload(1)])
         let durable = spool.stats.durableThrough
-        SpoolFaultInjection.shared.fail("fdatasync", with: EIO)
+        SpoolFaultInjection.shared.fail("fdatasync", with: EIO, path: path)
         #expect { try spool.append([payload(2)]) } throws: { "\($0)".contains("fdatasync failed") }
         #expect(spool.stats.durableThrough == durable, "a failed sync made the append durable")
         try spool.append([payload(3)])
