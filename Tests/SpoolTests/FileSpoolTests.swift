@@ -246,12 +246,19 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
     /// Found by the fuzzer (scripts/fuzz spool): the wrapped fixture with other sectors copied
     /// inside the ring (records 226-244 a second time; old records 88 and 89 among live ones):
     /// they were handed out again, out of order.
-    @Test(arguments: ["fuzz-record-inside-record.spool", "fuzz-out-of-order-2.spool", "fuzz-out-of-order-3.spool"])
+    @Test(arguments: ["fuzz-record-inside-record.spool", "fuzz-out-of-order-2.spool", "fuzz-out-of-order-3.spool", "fuzz-out-of-order-4.spool"])
     func recoveryHandsOutRecordsInOrder(fixture: String) throws {
         let (s, dir) = try open(fixture)
         defer { removeTree(dir) }
         let got = try seqs(s)
-        #expect(got == got.sorted() && Set(got).count == got.count, "handed out \(got); in the file: \(framesIn(dir + "/spool"))")
+        let inOrder = got == got.sorted() && Set(got).count == got.count
+        let message: Comment = "handed out \(got); in the file: \(framesIn(dir + "/spool"))"
+        if fixture == "fuzz-out-of-order-4.spool" {
+            // Open (#19): found by `scripts/fuzz spool` at the session's end, not yet understood.
+            withKnownIssue { #expect(inOrder, message) }
+        } else {
+            #expect(inOrder, message)
+        }
     }
 
     /// Found by the fuzzer (scripts/fuzz spool): damaged, truncated rings where an append after
