@@ -268,11 +268,10 @@ extension AgentRuntime {
         return true
     }
 
-    /// The most a downlink message may carry: bytes, settings, and messages a minute. Whoever can
-    /// publish to the downlink topic can switch outputs (the broker's ACL decides who that is);
-    /// these bounds keep a compromised or looping publisher from flooding the agent.
-    static let downlinkMaxBytes = 4_096
-    static let downlinkMaxSettings = 32
+    /// Downlink messages a minute at most (their bytes and settings are bounded by
+    /// `parseDownlinkSettings`). Whoever can publish to the downlink topic can switch outputs (the
+    /// broker's ACL decides who that is); these bounds keep a compromised or looping publisher
+    /// from flooding the agent.
     static let downlinkPerMinute = 60
 
     /// `key=value` lines, or a JSON object of them, from the MQTT downlink topic.
@@ -288,7 +287,7 @@ extension AgentRuntime {
             context.log(.warning, "mqtt \(topic): more than \(Self.downlinkPerMinute) messages a minute; ignored")
             return
         }
-        let (settings, problems) = parseDownlinkSettings(text, maxBytes: Self.downlinkMaxBytes, maxSettings: Self.downlinkMaxSettings)
+        let (settings, problems) = parseDownlinkSettings(text)
         for problem in problems { context.log(.warning, "mqtt \(topic): \(problem)") }
         for (k, v) in settings { applySetting(key: k, value: v, source: "mqtt \(topic)") }
     }
