@@ -340,50 +340,63 @@ public final class FileSpool: Spool {
         // Walked in ring order from the tail, the sequence numbers must rise from the first live
         // one. A record that does not (a misplaced copy of other sectors, or an old record inside
         // the live part; found by the fuzzer) would be handed out twice or out of order: it is
-        // cut away, so that no later walk meets it. Live records the walk
-        // cannot reach are damage. (Only when the file's order is not a ring's: no second read
-        // in the common case.)
+        // cut away, so that no later walk meets it. Live records the walk cannot reach are
+        // damage. (Only when the file's order is not a ring's: no second read in the common case.)
+        // Cutting a record away can make a frame that overlapped it whole again (found by the
+        // fuzzer: a crafted checksum), so the walk is repeated until one cuts nothing: each cut
+        // turns a record marker into 0xFF bytes, so there are at most as many walks as markers.
         let ringOrder = falls == 0 || (falls == 1 && (previousInFile ?? 0) < (firstInFile ?? 0))
         if !ringOrder && count > 0 {
-            var last = firstLive - 1, reachable = 0, misplaced = 0
-            var at = tail
-            var skipped = 0
-            let most = Int((dataEnd - SpoolFormat.dataStart) / Int64(SpoolFormat.frameHeader))
-            var lastEnd = tail
-            while reachable + misplaced <= most, let r = try nextRecord(from: at, damage: &skipped) {
-                at = end(of: r)
-                if r.seq > last && r.seq <= maxSeq {
-                    last = r.seq
-                    lastEnd = r.offset + r.size  // (not wrapped to the start: as an append leaves it)
-                    reachable += 1
-                    if r.seq == maxSeq { break }
-                    continue
-                }
-                misplaced += 1
-                if !options.readOnly {
-                    // Overwritten whole with bytes every walk steps over as damage (not a
-                    // record, padding or a wrap marker inside it), so it ends where this walk
-                    // went on.
-                    let size = Int(r.size)
-                    try file.write([UInt8](repeating: 0xFF, count: size), at: r.offset)
-                    invalidateReadCache(r.offset, size)
-                }
+            let found = live
+            var walk = try walkInRingOrder(firstLive: firstLive, maxSeq: maxSeq)
+            var cuts = walk.misplaced
+            while walk.misplaced > 0 && !options.readOnly {
+                walk = try walkInRingOrder(firstLive: firstLive, maxSeq: maxSeq)
+                cuts += walk.misplaced
             }
-            damaged += misplaced + (live - reachable)
-            count = reachable
-            live = reachable
+            damaged += cuts + max(0, found - walk.reachable)
+            count = walk.reachable
+            live = walk.reachable
             // The ring ends after the last record the walk reached (another copy of the newest
             // elsewhere must not put the head, where appends go, inside the live records; found
             // by the fuzzer: an append overwrote the oldest live record).
-            if reachable > 0 {
-                head = lastEnd
-                newestSeq = last
+            if walk.reachable > 0 {
+                head = walk.end
+                newestSeq = walk.last
                 used = ringDistance(from: tail, to: head, full: true)
             }
         }
         header.damaged += UInt64(damaged)
         damageCountedThrough = maxSeq
         return (live, damaged)
+    }
+
+    /// One walk of recovery's check (above): from the tail, the records whose sequence numbers
+    /// rise from `firstLive` to `maxSeq` are reachable; the others are misplaced and, unless the
+    /// spool is read-only, overwritten with bytes every walk steps over as damage. Returns where
+    /// the last reachable record ends (as an append leaves it: not wrapped to the start).
+    private func walkInRingOrder(firstLive: UInt64, maxSeq: UInt64) throws -> (reachable: Int, misplaced: Int, last: UInt64, end: Int64) {
+        var last = firstLive - 1, reachable = 0, misplaced = 0
+        var at = tail, lastEnd = tail
+        var skipped = 0
+        let most = Int((dataEnd - SpoolFormat.dataStart) / Int64(SpoolFormat.frameHeader))
+        while reachable + misplaced <= most, let r = try nextRecord(from: at, damage: &skipped) {
+            at = end(of: r)
+            if r.seq > last && r.seq <= maxSeq {
+                last = r.seq
+                lastEnd = r.offset + r.size
+                reachable += 1
+                if r.seq == maxSeq { break }
+                continue
+            }
+            misplaced += 1
+            if !options.readOnly {
+                let size = Int(r.size)
+                try file.write([UInt8](repeating: 0xFF, count: size), at: r.offset)
+                invalidateReadCache(r.offset, size)
+            }
+        }
+        return (reachable, misplaced, last, lastEnd)
     }
 
     // MARK: ring geometry
@@ -882,8 +895,14 @@ public final class FileSpool: Spool {
                 var damage = 0
                 let from = p
                 guard let r = try nextRecord(from: p, damage: &damage) else { break }
-                seen += 1
                 let after = end(of: r)
+                // Out of order: a record recovery cut away only in a writable open (a read-only
+                // one leaves the file as it is); never handed out, not one of `count`.
+                if r.seq <= walked?.seq ?? 0 && taken > 0 {
+                    p = after
+                    continue
+                }
+                seen += 1
                 if r.seq <= seq {
                     p = after
                     continue

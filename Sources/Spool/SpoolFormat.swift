@@ -33,6 +33,10 @@ enum SpoolFormat {
     static let recordMarker: UInt32 = 0xA5
     static let wrapMarker: UInt32 = 0x5A5A_5A5A
     static let maxPayload = 65_535
+    /// Sequence numbers and counters are below 2^62 (an append a microsecond would take 146,000
+    /// years to get there): a record or header holding more is damaged, so arithmetic on the
+    /// numbers a file holds cannot overflow.
+    static let numberLimit: UInt64 = 1 << 62
 
     @inline(__always) static func frameSize(_ payload: Int) -> Int64 { Int64((frameHeader + payload + 7) & ~7) }
 
@@ -65,7 +69,9 @@ enum SpoolFormat {
         guard length <= maxPayload, p + frameHeader + length <= b.count else { return nil }
         let stored = b.loadUnaligned(fromByteOffset: p + 4, as: UInt32.self).littleEndian
         guard te_crc32c_frame(b.baseAddress! + p, frameHeader + length) == stored else { return nil }
-        return (b.loadUnaligned(fromByteOffset: p + 8, as: UInt64.self).littleEndian, length)
+        let seq = b.loadUnaligned(fromByteOffset: p + 8, as: UInt64.self).littleEndian
+        guard seq > 0, seq < numberLimit else { return nil }
+        return (seq, length)
     }
 
     struct Header: Equatable {
@@ -106,8 +112,10 @@ enum SpoolFormat {
             guard Checksum.crc32c(Array(b[0..<80])) == b.u32(at: 80) else { return .damaged }
             let capacity = Int64(bitPattern: b.u64(at: 16))
             guard Int64(bitPattern: b.u64(at: 24)) == SpoolFormat.dataStart, capacity > SpoolFormat.dataStart, capacity % SpoolFormat.sector == 0 else { return .damaged }
-            return .valid(Header(capacity: capacity, generation: b.u64(at: 32), ackedThrough: b.u64(at: 40), tailSeq: b.u64(at: 48),
-                                 nextSeq: b.u64(at: 56), dropped: b.u64(at: 64), damaged: b.u64(at: 72)))
+            let h = Header(capacity: capacity, generation: b.u64(at: 32), ackedThrough: b.u64(at: 40), tailSeq: b.u64(at: 48),
+                           nextSeq: b.u64(at: 56), dropped: b.u64(at: 64), damaged: b.u64(at: 72))
+            guard [h.generation, h.ackedThrough, h.tailSeq, h.nextSeq, h.dropped, h.damaged].allSatisfy({ $0 < SpoolFormat.numberLimit }) else { return .damaged }
+            return .valid(h)
         }
     }
 }
