@@ -254,7 +254,7 @@ public final class Emulator: @unchecked Sendable {
             }
             return (nil, faults.latencyMilliseconds)
         }
-        if latency > 0 { usleep(UInt32(latency) * 1000) }
+        if latency > 0 { SystemClock().sleep(microseconds: UInt64(latency) * 1000) }  // (at most 10 minutes: EmulatorFaults)
         if let action { return action }
         if r.path.hasPrefix("/v1/tip/") { return tipHTTP(r) }
         if r.path == "/v1/tips", r.method == "POST" { return tipSecureHTTP(r) }

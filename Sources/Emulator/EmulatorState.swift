@@ -161,6 +161,8 @@ public struct EmulatorFaults: Sendable, Equatable {
     /// Until this wall time (ms), every request is answered 200 with an HTML page (a captive portal).
     public var garbageUntil: Int64 = 0
 
+    public static let maxLatencyMilliseconds: Int64 = 600_000
+
     public init() {}
 
     /// Parses `latency=50ms,error-rate=0.1,reset-rate=0.05,drop-response-rate=0.1,throttle=10s,blackhole=5s,not-found=5s,garbage=5s`
@@ -178,7 +180,12 @@ public struct EmulatorFaults: Sendable, Equatable {
                 return ms
             }
             switch kv[0] {
-            case "latency": latencyMilliseconds = Int(try duration())
+            case "latency":
+                // A request waits this long on a server thread: beyond ten minutes every client
+                // has long given up (the arithmetic of the wait is safe up to a year).
+                let ms = try duration()
+                guard ms <= EmulatorFaults.maxLatencyMilliseconds else { throw FaultSpecProblem(part: String(part), reason: "a latency up to 10m") }
+                latencyMilliseconds = Int(ms)
             case "error-rate": errorRate = try rate()
             case "reset-rate": resetRate = try rate()
             case "drop-response-rate": dropResponseRate = try rate()

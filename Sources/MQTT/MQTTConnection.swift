@@ -171,6 +171,13 @@ public final class MQTTConnection {
     public func connect() throws(MQTTError) {
         guard let mosq else { return }
         let target = "\(options.host):\(options.port)"
+        // The options may come from anywhere a caller took them (a command line): checked here,
+        // so that no conversion below can trap.
+        guard (1...65535).contains(options.port), (0...65535).contains(options.keepaliveSeconds),
+              (0...3_600_000).contains(options.connectTimeoutMilliseconds) else {
+            throw MQTTError(kind: .invalid, code: MOSQ_ERR_INVAL.rawValue, operation: "connect to \(target)",
+                            message: "port \(options.port) (1-65535), keepalive \(options.keepaliveSeconds) s (0-65535) or connect timeout \(options.connectTimeoutMilliseconds) ms (up to an hour) out of range")
+        }
         let deadline = SystemClock().nanoseconds() + UInt64(options.connectTimeoutMilliseconds) * 1_000_000
         let attempt = ConnectAttempt(mosq)
         let (host, port, keepalive) = (options.host, Int32(options.port), Int32(options.keepaliveSeconds))

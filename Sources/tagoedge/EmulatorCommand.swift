@@ -53,7 +53,7 @@ struct EmulatorCommand: ParsableCommand {
         print("stats: http://\(host):\(bound)/_emulator/stats")
         if let mqtt {
             let parts = mqtt.split(separator: ":")
-            guard parts.count == 2, let mqttPort = Int(parts[1]) else { throw ValidationError("--mqtt '\(mqtt)': expected HOST:PORT such as 127.0.0.1:1883") }
+            guard parts.count == 2, let mqttPort = Int(parts[1]), (1...65535).contains(mqttPort) else { throw ValidationError("--mqtt '\(mqtt)': expected HOST:PORT such as 127.0.0.1:1883") }
             emulator.ingestMQTT(host: String(parts[0]), port: mqttPort, topic: mqttTopic, defaultToken: deviceTokens.first)
             print("ingesting MQTT \(mqttTopic) from \(mqtt)")
         }

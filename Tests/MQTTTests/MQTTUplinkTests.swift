@@ -552,3 +552,18 @@ func runQuiet(_ path: String, _ arguments: [String]) throws -> Int32 {
         #expect(Set(values) == Set((1...600).map(Double.init)), "\(Set((1...600).map(Double.init)).subtracting(values).count) readings missing")
     }
 }
+
+/// `MQTTOptions` is a library type anyone can fill (the emulator's `--mqtt HOST:PORT`): values out
+/// of range are an error, not a trap (a port past Int32 trapped in `connect`).
+@Suite struct MQTTOptionsRangeTests {
+    @Test(arguments: [(-1, 60, 1000), (70_000, 60, 1000), (Int.max, 60, 1000), (1883, Int.max, 1000), (1883, 60, -5), (1883, 60, Int.max)])
+    func outOfRangeOptionsAreRefused(port: Int, keepalive: Int, timeout: Int) throws {
+        var o = MQTTOptions()
+        o.host = "127.0.0.1"
+        o.port = port
+        o.keepaliveSeconds = keepalive
+        o.connectTimeoutMilliseconds = timeout
+        let c = try MQTTConnection(options: o)
+        #expect { try c.connect() } throws: { ($0 as? MQTTError)?.kind == .invalid }
+    }
+}

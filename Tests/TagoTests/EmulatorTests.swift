@@ -80,5 +80,10 @@ import Glibc
         let f = try? EmulatorFaults(spec: "latency=20ms, throttle=2s", now: 1000)
         #expect(f?.latencyMilliseconds == 20)
         #expect(f?.throttleUntil == 3000)
+        // A latency past 71 minutes overflowed the wait's microseconds and crashed the emulator at
+        // its first request; past ten minutes it is refused, up to them it is taken.
+        #expect(throws: FaultSpecProblem.self) { try EmulatorFaults(spec: "latency=2h", now: 0) }
+        #expect(throws: FaultSpecProblem.self) { try EmulatorFaults(spec: "latency=366d", now: 0) }
+        #expect((try? EmulatorFaults(spec: "latency=10m", now: 0))?.latencyMilliseconds == 600_000)
     }
 }
