@@ -120,6 +120,19 @@ final class WaitingService: AgentService, @unchecked Sendable {
         if beats { #expect(stalls == 0) } else { #expect(stalls > 500) }
     }
 
+    /// Waiting services beat four times within the window the status service checks before
+    /// feeding the watchdog (WatchdogSec, at least 5 s), and no more often: a beat is a wake-up.
+    /// (Every second whatever the watchdog, before: 1.5 wake-ups a second for an uplink waiting
+    /// 5 s between uploads, where 0.2 do.)
+    @Test(arguments: [nil, 50, 500, 5_000, 30_000, 300_000] as [Int64?])
+    func servicesBeatAsOftenAsTheWatchdogNeeds(watchdog: Int64?) {
+        let beat = AgentRuntime.beatInterval(watchdogMilliseconds: watchdog)
+        let window = max((watchdog ?? 30_000) * 2, 5_000)
+        #expect(beat * 4 <= window)
+        #expect(beat >= 50 && beat <= 15_000)
+        if watchdog == 30_000 || watchdog == nil { #expect(beat == 15_000) }  // the shipped unit: WatchdogSec=60
+    }
+
     @Test func aServiceThatHangsIsReportedStalled() {
         let clock = ManualClock()
         let gate = StopSignal()  // real clock: the hung service never wakes on the manual one

@@ -41,7 +41,7 @@ public final class AgentRuntime: @unchecked Sendable {
     ///   - paramsSource: where configuration_params come from (default: the Device API).
     ///   - makeUplink: the uplink (default: the one the config names).
     public init(config: AgentConfig, token: String, environment: HardwareEnvironment, clock: MonotonicClock & WallClock = SystemClock(),
-                systemd: SystemdNotifier? = nil, beatEveryMilliseconds: Int64 = 1_000, paramsSource: ParamsSource? = nil,
+                systemd: SystemdNotifier? = nil, beatEveryMilliseconds: Int64? = nil, paramsSource: ParamsSource? = nil,
                 makeUplink: ((RuntimeContext) -> Uplink)? = nil,
                 log: @escaping @Sendable (LogLevel, String) -> Void) throws {
         self.environment = environment
@@ -64,6 +64,7 @@ public final class AgentRuntime: @unchecked Sendable {
         // `owner`, set once they exist; none runs before `start`.
         let owner = WeakRuntime()
         var services: [AgentService] = []
+        let beatEveryMilliseconds = beatEveryMilliseconds ?? Self.beatInterval(watchdogMilliseconds: systemd?.watchdogIntervalMilliseconds)
         let analyses = config.analyses.isEmpty ? nil : AnalysisService(context: context, token: token, beatEveryMilliseconds: beatEveryMilliseconds)
         // Every sensor is set up, so a parameter can enable one the file disabled.
         services.append(SamplingService(context: context, sensors: environment.makeSensors(config), beatEveryMilliseconds: beatEveryMilliseconds,
@@ -147,6 +148,14 @@ public final class AgentRuntime: @unchecked Sendable {
     var outputsSnapshot: [String: Bool] { lock.withLock { outputStates } }
 
     // MARK: the uplink the config names
+
+    /// How often a waiting service beats: four times in the watchdog's window (WatchdogSec, twice
+    /// the interval systemd asks to be fed at), so a wait never looks like a hang; without a
+    /// watchdog no one asks, and every 15 s is plenty (each beat is a wake-up on a gateway that
+    /// otherwise sleeps between readings).
+    static func beatInterval(watchdogMilliseconds: Int64?) -> Int64 {
+        min(15_000, max(50, (watchdogMilliseconds ?? 30_000) / 2))
+    }
 
     static func defaultUplink(_ context: RuntimeContext, token: String) -> Uplink {
         let config = context.config

@@ -39,7 +39,9 @@ final class StatusService: AgentService {
         var telemetryDue = startedAt.addingSaturating(300_000_000)  // soon after start, so a restart shows up
         var statusDue = startedAt
         var lastStall: [String] = []
-        let tick = min(watchdogMilliseconds ?? 1_000, 1_000)
+        // Fed once an interval (half of WatchdogSec); without a watchdog only the status and
+        // telemetry times wake this service.
+        let tick = watchdogMilliseconds ?? 60_000
         while !stop.isStopped {
             let now = clock.nanoseconds()
             heartbeat.beat(now)
