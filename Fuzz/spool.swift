@@ -1,6 +1,6 @@
 // libFuzzer target: the spool opened on any file image (a file the agent finds on its SD card after
 // a bad day: torn writes, bit rot, another program's file, a hand-edited header). Properties: no
-// trap; the file is refused with a clear error or opened; an opened spool hands out records in
+// trap; the file is refused with a clear error or opened; an opened spool (read-only or not) hands out records in
 // increasing order within its capacity, which is never more than the file and the configuration
 // allow; and an append after recovery survives closing and opening again.
 import Glibc
@@ -22,6 +22,16 @@ public func fuzzSpool(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     _ = write(fd, data, size)
     close(fd)
     let options = FileSpool.Options(capacityBytes: 16 << 10, sync: .none)
+    // Read-only first (`spool inspect` beside the agent): it changes nothing, and hands out
+    // records in rising order all the same.
+    if let inspect = try? FileSpool(path: path, options: FileSpool.Options(capacityBytes: 16 << 10, readOnly: true)) {
+        var previous: UInt64 = 0
+        try? inspect.forEachRecord { record in
+            if record.seq <= previous { fatalError("read-only: record \(record.seq) after \(previous)") }
+            previous = record.seq
+            return true
+        }
+    }
     guard let spool = try? FileSpool(path: path, options: options) else { return 0 }
     let stats = spool.stats
     if stats.capacityBytes > max(Int64(size), 16 << 10) + 16 * 512 { fatalError("capacity \(stats.capacityBytes) from a \(size)-byte file") }

@@ -133,6 +133,21 @@ func recordOffset(_ bytes: [UInt8], seq: UInt64) -> Int? {
         #expect(try s.append([payload(1)]) == 1...1)
     }
 
+    /// A read-only open (`tagoedge spool inspect`) of an empty file (an agent that has just created
+    /// it) sees an empty spool and leaves the file as it is. Before, it tried to preallocate the
+    /// ring through its read-only descriptor, failed, and removed the file.
+    @Test func anEmptyFileOpenedReadOnlyIsLeftAsItIs() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        writeBytes(dir + "/spool", [])
+        let s = try FileSpool(path: dir + "/spool", options: .init(capacityBytes: 16 << 10, readOnly: true), clock: ManualClock())
+        #expect(try seqs(s).isEmpty)
+        #expect(s.stats.recordCount == 0)
+        try s.close()
+        var st = stat()
+        #expect(stat(dir + "/spool", &st) == 0 && st.st_size == 0)
+    }
+
     @Test(arguments: [("short-header.spool", "short header"), ("future-version.spool", "newer TagoEdge (spool format version 2")])
     func unreadableFileIsSetAsideAndAFreshSpoolStarted(name: String, reason: String) throws {
         let (s, dir) = try open(name)
