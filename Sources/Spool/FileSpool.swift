@@ -448,7 +448,9 @@ public final class FileSpool: Spool {
     }
 
     private static let readAhead = 64 << 10
-    private var readCache = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 8)
+    /// Allocated on the first read (an init that throws must leave nothing allocated: stored
+    /// properties' initial values are all a failed init gives back, and a pointer is not freed).
+    private var readCache = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var readCacheStart: Int64 = 0
     private var readCacheLength = 0
     /// Bytes read from the file since it was opened (what the SD card is asked for).
@@ -574,8 +576,9 @@ public final class FileSpool: Spool {
     /// belongs to the spool, which frees it.
     fileprivate struct Trail {
         static let limit = 8192
-        private(set) var storage = UnsafeMutablePointer<TrailEntry>.allocate(capacity: 64)
-        private(set) var capacity = 64
+        /// Allocated on the first append (see `readCache`).
+        private(set) var storage = UnsafeMutableBufferPointer<TrailEntry>(start: nil, count: 0)
+        private(set) var capacity = 0
         private var first = 0
         private(set) var count = 0
 
@@ -596,11 +599,11 @@ public final class FileSpool: Spool {
         mutating func append(_ e: TrailEntry) -> Bool {
             if count == capacity {
                 guard capacity < Self.limit else { return false }
-                let grown = UnsafeMutablePointer<TrailEntry>.allocate(capacity: capacity * 2)
-                for i in 0..<count { (grown + i).initialize(to: storage[(first + i) & (capacity - 1)]) }
+                let grown = UnsafeMutableBufferPointer<TrailEntry>.allocate(capacity: max(capacity * 2, 64))
+                for i in 0..<count { (grown.baseAddress! + i).initialize(to: storage[(first + i) & (capacity - 1)]) }
                 storage.deallocate()
                 storage = grown
-                capacity *= 2
+                capacity = grown.count
                 first = 0
             }
             storage[(first + count) & (capacity - 1)] = e
