@@ -13,7 +13,9 @@ public final class SystemdNotifier: @unchecked Sendable {
     public let watchdogIntervalMilliseconds: Int64?
 
     public init(environment: (String) -> String? = { getenv($0).map { String(cString: $0) } }) {
-        watchdogIntervalMilliseconds = environment("WATCHDOG_USEC").flatMap(Int64.init).map { $0 / 2000 }
+        // A value that is not a positive number of microseconds is no watchdog (a negative one
+        // trapped the status service's wait; one under 2 ms made it spin).
+        watchdogIntervalMilliseconds = environment("WATCHDOG_USEC").flatMap(Int64.init).flatMap { $0 > 0 ? max($0 / 2000, 1) : nil }
         guard let path = environment("NOTIFY_SOCKET"), !path.isEmpty, path.utf8.count < 108 else {
             fd = -1
             return

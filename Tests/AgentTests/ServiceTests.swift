@@ -133,6 +133,13 @@ final class WaitingService: AgentService, @unchecked Sendable {
         if watchdog == 30_000 || watchdog == nil { #expect(beat == 15_000) }  // the shipped unit: WatchdogSec=60
     }
 
+    /// `WATCHDOG_USEC` as systemd sets it, and as it should never be.
+    @Test(arguments: [("60000000", 30_000), ("1000000", 500), ("1", 1), ("0", nil), ("-4000", nil), ("x", nil), ("99999999999999999999", nil)] as [(String, Int64?)])
+    func theWatchdogIntervalIsReadSafely(value: String, interval: Int64?) {
+        let notifier = SystemdNotifier(environment: { $0 == "WATCHDOG_USEC" ? value : nil })
+        #expect(notifier.watchdogIntervalMilliseconds == interval)
+    }
+
     @Test func aServiceThatHangsIsReportedStalled() {
         let clock = ManualClock()
         let gate = StopSignal()  // real clock: the hung service never wakes on the manual one
