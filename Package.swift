@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "TagoTests", dependencies: ["TagoKit", "Emulator", "Uplink", "Spool", "EdgeCore", "TestSupport", "TagoTiP"]),
         // Against a real mosquitto broker that each test starts on a free loopback port.
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "Uplink", "Spool", "EdgeCore", "Emulator", "TagoKit", "Agent", "tagoedge", "TagoTiP", "TestSupport"]),
-        .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore", "CChecksum"], exclude: ["Fixtures"]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "EdgeCore", "CChecksum", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Hardware", "Sensors", "EdgeCore", "Spool", "Uplink", "TagoKit", "TestSupport", "Emulator"]),
         // Runs the built `tagoedge` binary as a user or script would.
         .testTarget(name: "CLITests", dependencies: ["EdgeCore", "Spool", "Emulator", "TagoKit", "tagoedge", "TestSupport"]),

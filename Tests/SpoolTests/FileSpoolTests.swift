@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import CChecksum
 import EdgeCore
 @testable import Spool

@@ -1,27 +1,13 @@
 import Testing
+import TestSupport
 import EdgeCore
 @testable import Spool
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A fresh temporary directory, removed by the caller with `removeTree`.
-func temporaryDirectory() -> String {
-    var template = Array("/tmp/tagoedge-spool-XXXXXX".utf8CString)
-    _ = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    return String(cString: template)
-}
-
-func removeTree(_ path: String) {
-    if let dir = opendir(path) {
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { unlink(path + "/" + name) }
-        }
-        closedir(dir)
-    }
-    rmdir(path)
-}
+/// A fresh folder for a spool, removed at the latest when the test process exits.
+func temporaryDirectory() -> String { makeTemporaryDirectory("tagoedge-spool") }
 
 func payload(_ n: UInt64, size: Int = 40) -> [UInt8] {
     var p = [UInt8](repeating: UInt8(n & 0xFF), count: size)

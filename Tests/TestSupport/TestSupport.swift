@@ -3,11 +3,44 @@ import Glibc
 #endif
 import EdgeCore
 
-/// A new empty folder under /tmp (the caller removes it when it cares to).
+/// A new empty folder under /tmp, removed with everything in it when the test process exits
+/// (a caller may remove it sooner). Runtimes' spools are 64 MiB by default: left behind, one run
+/// of the suite used to leave almost 1 GB in /tmp.
 public func makeTemporaryDirectory(_ prefix: String = "tagoedge-test") -> String {
     var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
     _ = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    TemporaryDirectories.shared.add(path)
+    return path
+}
+
+/// The folders `makeTemporaryDirectory` made, removed at exit.
+final class TemporaryDirectories: @unchecked Sendable {
+    static let shared: TemporaryDirectories = {
+        atexit { TemporaryDirectories.shared.removeAll() }
+        return TemporaryDirectories()
+    }()
+    private let lock = Lock()
+    private var paths: [String] = []
+
+    func add(_ path: String) { lock.withLock { paths.append(path) } }
+
+    func removeAll() {
+        for path in lock.withLock({ paths }) { removeTree(path) }
+    }
+}
+
+/// Removes `path` and everything under it (no shell, no symlink followed).
+public func removeTree(_ path: String) {
+    guard let dir = opendir(path) else { unlink(path); return }
+    while let e = readdir(dir) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard name != ".", name != ".." else { continue }
+        let child = path + "/" + name
+        if e.pointee.d_type == UInt8(DT_DIR) { removeTree(child) } else { unlink(child) }
+    }
+    closedir(dir)
+    rmdir(path)
 }
 
 /// Waits until `condition` holds, checking it often, for at most `seconds` of real time. Returns
