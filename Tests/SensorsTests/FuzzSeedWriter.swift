@@ -43,15 +43,28 @@ import Hardware
             ADS1115(bus: $0, channels: [.ain0, .ain1, .ain3, .ain0_ain1], gain: .fs4_096, clock: clock)
         }
         func texts(_ pick: UInt8, _ texts: [String]) -> [UInt8] {
-            texts.reduce([pick]) { $0 + [UInt8(min($1.utf8.count, 255))] + Array($1.utf8.prefix(255)) }
+            var out: [UInt8] = [pick]
+            for text in texts {
+                let bytes = Array(text.utf8.prefix(255))
+                out.append(UInt8(bytes.count))
+                out.append(contentsOf: bytes)
+            }
+            return out
         }
         let w1 = "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"
         #expect(writeFileAtomically(dir + "/ds18b20", texts(4 | 8, [w1, w1, w1, w1]), mode: 0o644))
-        #expect(writeFileAtomically(dir + "/ds18b20-listed", [4, 1] + texts(0, ["28-0316a2792aff", w1]).dropFirst(), mode: 0o644))
+        var listed: [UInt8] = [4, 1]  // the driver lists the devices: one, then its text
+        listed.append(contentsOf: texts(0, ["28-0316a2792aff", w1]).dropFirst())
+        #expect(writeFileAtomically(dir + "/ds18b20-listed", listed, mode: 0o644))
         #expect(writeFileAtomically(dir + "/board", texts(5, ["48312\n", "48312\n", "-1200\n", "48312\n"]), mode: 0o644))
         var edges: [UInt8] = [7 | 2 << 3, 3]
         for i in 0..<3 {
-            edges += [1] + (0..<8).map { UInt8((UInt64(i + 1) * 1_000_000_000) >> (8 * $0) & 0xFF) } + [UInt8(i + 1), 0, 0, 0]
+            // A rising edge every second: kind, timestamp (8 bytes, little-endian), line sequence.
+            let nanoseconds = UInt64(i + 1) * 1_000_000_000
+            let stamp: [UInt8] = (0..<8).map { (shift: Int) -> UInt8 in UInt8(truncatingIfNeeded: nanoseconds >> UInt64(8 * shift)) }
+            edges.append(1)
+            edges.append(contentsOf: stamp)
+            edges.append(contentsOf: [UInt8(i + 1), 0, 0, 0])
         }
         #expect(writeFileAtomically(dir + "/gpio-counter", edges, mode: 0o644))
         #expect(writeFileAtomically(dir + "/gpio-input", [6, 1, 0, 1, 1], mode: 0o644))
