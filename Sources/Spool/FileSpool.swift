@@ -114,13 +114,11 @@ public final class FileSpool: Spool {
         }
         file = opened
         switch decoded {
-        case .empty where options.readOnly:
-            // An empty file seen read-only is an empty spool: nothing is written, reserved or removed.
-            header = SpoolFormat.Header(capacity: capacity)
-            dataEnd = capacity
         case .empty:
             header = SpoolFormat.Header(capacity: capacity)
             dataEnd = capacity
+            // An empty file seen read-only is an empty spool: nothing is written, reserved or removed.
+            if options.readOnly { break }
             report.created = true
             do {
                 try file.reserve(capacity)

@@ -85,7 +85,7 @@ public final class AgentRuntime: @unchecked Sendable {
         services.append(StatusService(context: context, beatEveryMilliseconds: beatEveryMilliseconds, watchdogMilliseconds: systemd?.watchdogIntervalMilliseconds,
                                       statusFile: { owner.value?.writeStatus() }, telemetry: { owner.value?.telemetry() ?? [] },
                                       notify: { systemd?.notify($0) }, stalled: { supervisorBox.value?.stalled(withinMilliseconds: $0) ?? [] }))
-        supervisor = Supervisor(clock: clock, services: services, beatEveryMilliseconds: beatEveryMilliseconds)
+        supervisor = Supervisor(clock: clock, services: services)
         supervisorBox.value = supervisor
         owner.value = self
     }

@@ -18,13 +18,10 @@ public final class Supervisor: @unchecked Sendable {
     public let heartbeats: [Heartbeat]
     private let lock = Lock()
     private var threads: [JoinableThread] = []
-    /// How often a waiting service beats (milliseconds on the clock).
-    public let beatEveryMilliseconds: Int64
 
-    public init(clock: MonotonicClock, services: [AgentService], beatEveryMilliseconds: Int64 = 1_000) {
+    public init(clock: MonotonicClock, services: [AgentService]) {
         self.clock = clock
         self.services = services
-        self.beatEveryMilliseconds = beatEveryMilliseconds
         stopSignal = StopSignal(clock: clock)
         let now = clock.nanoseconds()
         heartbeats = services.map { Heartbeat(name: $0.name, now: now) }
